@@ -1,0 +1,471 @@
+//! The `plugen` command line: argument definitions and one function per
+//! subcommand, each a thin layer over the library.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::attributes::parse_assignment;
+use crate::dataset::{self, SampleRequest};
+use crate::device::DeviceChoice;
+use crate::error::{Error, Result};
+use crate::formats::labels;
+use crate::formats::latents::{self, Latents};
+use crate::formats::sidecar::{self, Sidecar};
+use crate::fsutil::{self, Overwrite};
+use crate::imaging;
+use crate::model::{Model, PluginChoice};
+use crate::session::EditSession;
+use crate::train::{self, AttributeMeta, TrainConfig};
+
+/// Attribute-conditioned face generation with PluGeN plugins.
+#[derive(Parser, Debug)]
+#[command(name = "plugen", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ModelArgs {
+    /// Model folder (default: $PLUGEN_MODEL or the bundled models/dcgan-digiface64).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+impl ModelArgs {
+    fn load(&self, plugin: &Option<PathBuf>) -> Result<Model> {
+        let device: DeviceChoice = self.device.parse()?;
+        let choice = match plugin {
+            Some(p) => PluginChoice::Path(p),
+            None => PluginChoice::BundleDefault,
+        };
+        Model::load(self.model.as_deref(), choice, device)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Sample faces (optionally with chosen attributes) into a folder of PNGs + manifest.jsonl.
+    Sample {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to use (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Number of images.
+        #[arg(short = 'n', long = "count", default_value_t = 16)]
+        count: usize,
+        /// Run seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Fix an attribute for every image, NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Split the images evenly across this attribute's values.
+        #[arg(long, value_name = "NAME")]
+        balance: Option<String>,
+        /// Bins for --balance on a continuous attribute.
+        #[arg(long, default_value_t = 5)]
+        bins: usize,
+        /// Scale of the free coordinates (style σ).
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        /// Upscale PNGs by this integer factor.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue an interrupted run in --out.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Edit an existing latent's attributes and write the image + sidecar.
+    Edit {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to use (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Latent file: .npy, .safetensors or a sidecar .json.
+        #[arg(long)]
+        latent: PathBuf,
+        /// Which latent of a multi-latent file.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Set an attribute, NAME=VALUE (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        sets: Vec<String>,
+        /// Upscale the PNG by this integer factor.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        /// Output PNG; the sidecar goes next to it with a .json extension.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace existing output files.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Train a plugin on latents and labels.
+    Train {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Latents, (N, D) .npy or .safetensors.
+        #[arg(long)]
+        latents: PathBuf,
+        /// Labels CSV: header of attribute names, one row per latent, empty = missing.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Optional JSON {name: {display_name, description, ends, labeller, kind}}.
+        #[arg(long)]
+        meta: Option<PathBuf>,
+        /// Output folder for plugin.json + plugin.safetensors.
+        #[arg(long)]
+        out: PathBuf,
+        /// Training epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Learning rate.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Batch size.
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Coupling layers.
+        #[arg(long)]
+        couplings: Option<usize>,
+        /// Hidden width of the coupling MLPs.
+        #[arg(long)]
+        hidden: Option<usize>,
+    },
+    /// Print the plugin's attribute estimates for latents (the forward flow as a classifier).
+    Readout {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to use (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Latent file: .npy, .safetensors or a sidecar .json.
+        #[arg(long)]
+        latent: PathBuf,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert a DCGAN-style PyTorch checkpoint into a plugen model folder.
+    ImportTorch {
+        /// The .pth / .tar checkpoint.
+        checkpoint: PathBuf,
+        /// Key of the state dict inside the checkpoint (e.g. netG_state_dict).
+        #[arg(long)]
+        key: Option<String>,
+        /// Output model folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Human name for the model (default: the folder name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace existing files in --out.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+fn parse_sets(sets: &[String]) -> Result<Vec<(String, f32)>> {
+    sets.iter().map(|s| parse_assignment(s)).collect()
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        pb.set_style(style);
+    }
+    pb
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Sample {
+            model,
+            plugin,
+            count,
+            seed,
+            sets,
+            balance,
+            bins,
+            temperature,
+            scale,
+            out,
+            resume,
+        } => {
+            let model = model.load(&plugin)?;
+            let req = SampleRequest {
+                count,
+                seed,
+                sets: parse_sets(&sets)?,
+                balance,
+                bins,
+                temperature,
+                scale,
+                generator_sha256: String::new(),
+                plugin_sha256: None,
+            };
+            let pb = bar(count as u64, "{bar:40} {pos}/{len} images {elapsed}");
+            let summary = dataset::sample(&model, &req, &out, resume, &mut |done, _| {
+                pb.set_position(done as u64)
+            })?;
+            pb.finish_and_clear();
+            println!(
+                "wrote {} images to {} ({} already there)",
+                summary.written,
+                out.display(),
+                summary.skipped
+            );
+            Ok(())
+        }
+        Command::Edit {
+            model,
+            plugin,
+            latent,
+            index,
+            sets,
+            scale,
+            out,
+            overwrite,
+        } => {
+            let model = model.load(&plugin)?;
+            let all = latents::read(&latent, model.latent_dim())?;
+            if index >= all.count() {
+                return Err(Error::invalid(format!(
+                    "--index {index}: {} holds {} latents",
+                    latent.display(),
+                    all.count()
+                )));
+            }
+            let sets = parse_sets(&sets)?;
+            let start = all.row(index).to_vec();
+            let (z, requested, readout, plugin_sha) = match model.plugin() {
+                Some(p) => {
+                    let mut session = EditSession::from_latent(p, &start)?;
+                    session.set_named(p, &sets)?;
+                    let z = session.latent(p)?;
+                    let names = p.attributes().iter().map(|a| a.name.clone());
+                    let readout = names
+                        .clone()
+                        .zip(p.readout(&Latents::new(z.len(), z.clone())?)?.remove(0))
+                        .collect();
+                    (
+                        z,
+                        sets.iter().cloned().collect(),
+                        readout,
+                        Some(p.weights_sha256().to_string()),
+                    )
+                }
+                None if sets.is_empty() => (start, Default::default(), Default::default(), None),
+                None => {
+                    return Err(Error::invalid(
+                        "--set needs a plugin; this model has none (pass --plugin PATH)",
+                    ));
+                }
+            };
+            let overwrite = if overwrite {
+                Overwrite::Allow
+            } else {
+                Overwrite::Never
+            };
+            let image = model.render(&Latents::new(z.len(), z.clone())?)?.remove(0);
+            let sidecar_path = out.with_extension("json");
+            if overwrite == Overwrite::Never && sidecar_path.exists() {
+                return Err(Error::io(
+                    &sidecar_path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "file exists, not overwriting it (pass --overwrite)",
+                    ),
+                ));
+            }
+            imaging::save_png(&out, &image, scale, overwrite)?;
+            let mut s = Sidecar::new(z, model.generator_sha256());
+            s.image = out.file_name().map(|f| f.to_string_lossy().into_owned());
+            s.requested = requested;
+            s.readout = readout;
+            s.plugin_sha256 = plugin_sha;
+            sidecar::write(&sidecar_path, &s, overwrite)?;
+            println!("wrote {} and {}", out.display(), sidecar_path.display());
+            Ok(())
+        }
+        Command::Train {
+            model,
+            latents: latents_path,
+            labels: labels_path,
+            meta,
+            out,
+            epochs,
+            seed,
+            lr,
+            batch_size,
+            couplings,
+            hidden,
+        } => {
+            let model = Model::load(
+                model.model.as_deref(),
+                PluginChoice::None,
+                model.device.parse()?,
+            )?;
+            let data = latents::read(&latents_path, model.latent_dim())?;
+            let table = labels::read(&labels_path)?;
+            if table.rows.len() != data.count() {
+                return Err(Error::format(
+                    &labels_path,
+                    format!(
+                        "{} label rows, but {} holds {} latents",
+                        table.rows.len(),
+                        latents_path.display(),
+                        data.count()
+                    ),
+                ));
+            }
+            let meta: HashMap<String, AttributeMeta> = match meta {
+                Some(p) => {
+                    serde_json::from_slice(&fsutil::read_limited(&p, 1 << 20)?).map_err(|e| {
+                        Error::format(&p, format!("not an attribute description file: {e}"))
+                    })?
+                }
+                None => HashMap::new(),
+            };
+            let mut config = TrainConfig::default_for(model.latent_dim());
+            config.seed = seed;
+            if let Some(e) = epochs {
+                config.epochs = e;
+            }
+            if let Some(l) = lr {
+                config.learning_rate = l;
+            }
+            if let Some(b) = batch_size {
+                config.batch_size = b;
+            }
+            if let Some(c) = couplings {
+                config.flow.couplings = c;
+            }
+            if let Some(h) = hidden {
+                config.flow.hidden = h;
+            }
+            if out.join(crate::plugin::MANIFEST_FILE).exists() {
+                return Err(Error::format(
+                    &out,
+                    "already holds a plugin.json; choose another --out",
+                ));
+            }
+            let pb = bar(
+                config.epochs as u64,
+                "{bar:40} epoch {pos}/{len} {msg} {elapsed}",
+            );
+            let cancel = AtomicBool::new(false);
+            let (trained, report) = train::train(
+                &data,
+                &table,
+                &meta,
+                &config,
+                model.generator_sha256(),
+                model.device(),
+                &mut |p| {
+                    pb.set_position(p.epoch as u64);
+                    pb.set_message(format!("loss {:.4} σ {:.3}", p.loss, p.sigma));
+                },
+                &cancel,
+            )?;
+            pb.finish_and_clear();
+            let path = trained.save(&out)?;
+            println!(
+                "trained on {} rows ({} held out); final loss {:.4}",
+                report.rows[0],
+                report.rows[1],
+                report.epoch_losses.last().copied().unwrap_or(f32::NAN)
+            );
+            for m in &report.metrics {
+                println!(
+                    "  {:<14} held-out {} {:.3} (n = {})",
+                    m.name, m.metric, m.value, m.count
+                );
+            }
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+        Command::Readout {
+            model,
+            plugin,
+            latent,
+            json,
+        } => {
+            let model = model.load(&plugin)?;
+            let p = model.require_plugin()?;
+            let data = latents::read(&latent, model.latent_dim())?;
+            let values = p.readout(&data)?;
+            let names: Vec<&str> = p.attributes().iter().map(|a| a.name.as_str()).collect();
+            if json {
+                for row in values {
+                    let obj: serde_json::Map<String, serde_json::Value> = names
+                        .iter()
+                        .zip(row)
+                        .map(|(n, v)| (n.to_string(), serde_json::json!(v)))
+                        .collect();
+                    println!("{}", serde_json::Value::Object(obj));
+                }
+            } else {
+                println!(
+                    "{}",
+                    names.iter().map(|n| format!("{n:>12}")).collect::<String>()
+                );
+                for row in values {
+                    println!(
+                        "{}",
+                        row.iter().map(|v| format!("{v:>12.4}")).collect::<String>()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::ImportTorch {
+            checkpoint,
+            key,
+            out,
+            name,
+            overwrite,
+        } => {
+            let name = name.unwrap_or_else(|| default_name(&out));
+            let overwrite = if overwrite {
+                Overwrite::Allow
+            } else {
+                Overwrite::Never
+            };
+            let m =
+                crate::import::import_torch(&checkpoint, key.as_deref(), &out, &name, overwrite)?;
+            println!(
+                "imported {:?}: channels {:?}, {}×{} images, sha256 {}",
+                m.name,
+                m.generator.channels,
+                m.generator.image_size(),
+                m.generator.image_size(),
+                m.sha256
+            );
+            Ok(())
+        }
+    }
+}
+
+fn default_name(out: &Path) -> String {
+    out.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into())
+}

@@ -1,0 +1,276 @@
+//! Batch sampling into a dataset folder: PNGs plus `manifest.jsonl`, one
+//! line per image (its sidecar with the file name).
+//!
+//! Image `i` of a run with seed `s` uses random stream `i` of `s`, so a run can
+//! be resumed (`resume`) and yields byte-identical files however it was split.
+//! Each PNG is written atomically before its manifest line is appended, so the
+//! manifest never names a file that is not there; on resume, a torn last line
+//! is dropped and any image without a line is made again.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::attributes::AttributeKind;
+use crate::error::{Error, Result};
+use crate::formats::latents::Latents;
+use crate::formats::sidecar::{self, Sidecar};
+use crate::fsutil::{self, Overwrite};
+use crate::imaging;
+use crate::model::Model;
+use crate::rng::SeededRng;
+
+/// Name of the manifest inside the output folder.
+pub const MANIFEST_FILE: &str = "manifest.jsonl";
+/// Name of the run description inside the output folder.
+pub const RUN_FILE: &str = "run.json";
+/// Largest number of images in one run.
+pub const MAX_IMAGES: usize = 10_000_000;
+
+/// What to sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRequest {
+    /// Number of images.
+    pub count: usize,
+    /// Run seed.
+    pub seed: u64,
+    /// Attributes fixed for every image (user units).
+    pub sets: Vec<(String, f32)>,
+    /// Attribute whose values are split evenly across the images.
+    pub balance: Option<String>,
+    /// Bins for balancing a continuous attribute.
+    pub bins: usize,
+    /// Scale of the free flow coordinates (or of the latent, without a plugin).
+    pub temperature: f32,
+    /// PNG upscaling factor.
+    pub scale: u32,
+    /// Generator weights hash (filled in by [`sample`]).
+    #[serde(default)]
+    pub generator_sha256: String,
+    /// Plugin weights hash (filled in by [`sample`]).
+    #[serde(default)]
+    pub plugin_sha256: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleSummary {
+    /// Images written in this call.
+    pub written: usize,
+    /// Images already present from an earlier, interrupted call.
+    pub skipped: usize,
+}
+
+/// File name of image `i`.
+pub fn image_name(i: usize) -> String {
+    format!("{i:06}.png")
+}
+
+/// The per-image attribute requests (flow units) of a run.
+fn requests(model: &Model, req: &SampleRequest) -> Result<Vec<Vec<Option<f32>>>> {
+    let Some(plugin) = model.plugin() else {
+        if !req.sets.is_empty() || req.balance.is_some() {
+            return Err(Error::invalid(
+                "--set and --balance need a plugin; this model has none (pass --plugin PATH)",
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    let base = plugin.resolve(&req.sets)?;
+    let Some(name) = &req.balance else {
+        return Ok(vec![base]);
+    };
+    let k = plugin.index_of(name)?;
+    if base[k].is_some() {
+        return Err(Error::invalid(format!(
+            "--balance {name} conflicts with --set {name}=…"
+        )));
+    }
+    let a = &plugin.attributes()[k];
+    let values: Vec<f32> = match a.kind {
+        AttributeKind::Binary => vec![-1.0, 1.0],
+        AttributeKind::Continuous => {
+            if req.bins < 2 || req.bins > 1000 {
+                return Err(Error::invalid("--bins must be 2..=1000"));
+            }
+            (0..req.bins)
+                .map(|b| -1.0 + (2 * b + 1) as f32 / req.bins as f32)
+                .collect()
+        }
+    };
+    Ok(values
+        .into_iter()
+        .map(|v| {
+            let mut r = base.clone();
+            r[k] = Some(v);
+            r
+        })
+        .collect())
+}
+
+/// The flow code of image `index` of a run (its latent when there is no plugin).
+pub fn code_for(
+    model: &Model,
+    req: &SampleRequest,
+    per_image: &[Vec<Option<f32>>],
+    index: usize,
+) -> Vec<f32> {
+    let mut rng = SeededRng::new(req.seed, index as u64);
+    match model.plugin() {
+        None => rng
+            .normal_vec(model.latent_dim())
+            .into_iter()
+            .map(|v| v * req.temperature)
+            .collect(),
+        Some(plugin) => {
+            let r = &per_image[index % per_image.len()];
+            plugin.sample_code(r, req.temperature, &mut rng)
+        }
+    }
+}
+
+/// Reads which images an earlier call wrote, trimming a torn last line.
+fn recover(out: &Path) -> Result<BTreeSet<usize>> {
+    let path = out.join(MANIFEST_FILE);
+    if !path.exists() {
+        return Ok(BTreeSet::new());
+    }
+    let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let mut done = BTreeSet::new();
+    let mut good_len = 0usize;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if !line.ends_with(b"\n") {
+            break; // torn last line
+        }
+        let s = sidecar::parse(&path, line)?;
+        let Some(index) = s.index else {
+            return Err(Error::format(&path, "manifest line without an index"));
+        };
+        done.insert(index as usize);
+        good_len += line.len();
+    }
+    if good_len != text.len() {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.set_len(good_len as u64)
+            .map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(done)
+}
+
+/// Samples `req.count` images into `out`. With `resume`, continues a run that
+/// was interrupted (same request required); otherwise `out` must not hold a run.
+pub fn sample(
+    model: &Model,
+    req: &SampleRequest,
+    out: &Path,
+    resume: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<SampleSummary> {
+    if req.count == 0 || req.count > MAX_IMAGES {
+        return Err(Error::invalid(format!("-n must be 1..={MAX_IMAGES}")));
+    }
+    if !(req.temperature.is_finite() && req.temperature >= 0.0 && req.temperature <= 10.0) {
+        return Err(Error::invalid("--temperature must be between 0 and 10"));
+    }
+    let mut req = req.clone();
+    req.generator_sha256 = model.generator_sha256().to_string();
+    req.plugin_sha256 = model.plugin().map(|p| p.weights_sha256().to_string());
+    let per_image = requests(model, &req)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let run_path = out.join(RUN_FILE);
+    let done = if run_path.exists() {
+        if !resume {
+            return Err(Error::format(
+                out,
+                "already holds a sampling run; pass --resume to continue it, or choose another --out",
+            ));
+        }
+        let bytes = fsutil::read_limited(&run_path, 1 << 20)?;
+        let earlier: SampleRequest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(&run_path, format!("unreadable run description: {e}")))?;
+        if earlier != req {
+            return Err(Error::format(
+                &run_path,
+                "--resume needs the same settings, model and plugin as the interrupted run",
+            ));
+        }
+        recover(out)?
+    } else {
+        let text = serde_json::to_string_pretty(&req).map_err(|e| Error::invalid(e.to_string()))?;
+        fsutil::write_atomic(&run_path, text.as_bytes(), Overwrite::Never)?;
+        BTreeSet::new()
+    };
+    let manifest_path = out.join(MANIFEST_FILE);
+    let mut manifest = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&manifest_path)
+        .map_err(|e| Error::io(&manifest_path, e))?;
+    let todo: Vec<usize> = (0..req.count).filter(|i| !done.contains(i)).collect();
+    let names: Vec<String> = model
+        .plugin()
+        .map(|p| p.attributes().iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    let mut written = 0;
+    for chunk in todo.chunks(64) {
+        let codes: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| code_for(model, &req, &per_image, i))
+            .collect();
+        let codes = Latents::new(model.latent_dim(), codes)?;
+        let (latents, readouts) = match model.plugin() {
+            Some(p) => {
+                let z = p.decode(&codes)?;
+                let r = p.readout(&z)?;
+                (z, r)
+            }
+            None => (codes, vec![Vec::new(); chunk.len()]),
+        };
+        let images = model.render(&latents)?;
+        let mut lines = String::new();
+        for (j, &i) in chunk.iter().enumerate() {
+            let name = image_name(i);
+            let path: PathBuf = out.join(&name);
+            // An image with no manifest line is a leftover of an interrupted call: same bytes, replace it.
+            imaging::save_png(&path, &images[j], req.scale, Overwrite::Allow)?;
+            let mut s = Sidecar::new(latents.row(j).to_vec(), &req.generator_sha256);
+            s.image = Some(name);
+            s.seed = Some(req.seed);
+            s.index = Some(i as u64);
+            s.temperature = Some(req.temperature);
+            s.plugin_sha256 = req.plugin_sha256.clone();
+            if let Some(p) = model.plugin() {
+                let r = &per_image[i % per_image.len()];
+                for (k, a) in p.attributes().iter().enumerate() {
+                    if let Some(v) = r[k] {
+                        s.requested.insert(a.name.clone(), a.from_flow(v));
+                    }
+                }
+            }
+            s.readout = names
+                .iter()
+                .cloned()
+                .zip(readouts[j].iter().copied())
+                .collect();
+            lines.push_str(&serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?);
+            lines.push('\n');
+        }
+        manifest
+            .write_all(lines.as_bytes())
+            .map_err(|e| Error::io(&manifest_path, e))?;
+        manifest
+            .sync_data()
+            .map_err(|e| Error::io(&manifest_path, e))?;
+        written += chunk.len();
+        progress(done.len() + written, req.count);
+    }
+    Ok(SampleSummary {
+        written,
+        skipped: done.len(),
+    })
+}

@@ -1,0 +1,316 @@
+//! A trained PluGeN plugin on disk (`plugin.json` + `plugin.safetensors`) and
+//! what it does: read attributes off a latent (forward flow), make a latent
+//! with chosen attributes (inverse flow), and edit a latent's attributes.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::attributes::{Attribute, AttributeKind};
+use crate::error::{Error, Result, WithPath};
+use crate::flow::{Flow, FlowConfig};
+use crate::formats::latents::Latents;
+use crate::formats::weights;
+use crate::fsutil;
+use crate::rng::SeededRng;
+
+/// Value of `plugin.json`'s `format` field.
+pub const FORMAT: &str = "plugen-plugin";
+/// File name of a plugin's description.
+pub const MANIFEST_FILE: &str = "plugin.json";
+/// Default file name of a plugin's weights.
+pub const WEIGHTS_FILE: &str = "plugin.safetensors";
+
+/// How a plugin was trained (informational).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TrainingSummary {
+    /// Training epochs.
+    pub epochs: usize,
+    /// Random seed.
+    pub seed: u64,
+    /// Training and held-out row counts.
+    pub rows: [usize; 2],
+    /// Held-out metric per attribute (accuracy for binary, correlation for continuous).
+    #[serde(default)]
+    pub holdout_metrics: std::collections::BTreeMap<String, f32>,
+}
+
+/// Everything in `plugin.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginManifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Format version (1).
+    pub version: u32,
+    /// SHA-256 of the generator weights this plugin was trained for.
+    pub generator_sha256: String,
+    /// Flow shape.
+    pub flow: FlowConfig,
+    /// The attributes, in flow-coordinate order.
+    pub attributes: Vec<Attribute>,
+    /// σ of the class Gaussians at the end of training (flow units).
+    pub prior_sigma: f32,
+    /// Weights file, relative to `plugin.json`.
+    pub weights: String,
+    /// How it was trained.
+    #[serde(default)]
+    pub training: TrainingSummary,
+}
+
+impl PluginManifest {
+    fn validate(&self, path: &Path) -> Result<()> {
+        if self.format != FORMAT {
+            return Err(Error::format(
+                path,
+                format!("format is {:?}, not {FORMAT:?}", self.format),
+            ));
+        }
+        if self.version != 1 {
+            return Err(Error::format(
+                path,
+                format!("plugin version {} is not supported", self.version),
+            ));
+        }
+        self.flow.validate().with_path(path)?;
+        if self.attributes.is_empty() || self.attributes.len() > self.flow.dim {
+            return Err(Error::format(
+                path,
+                format!(
+                    "a plugin needs 1..={} attributes, this one has {}",
+                    self.flow.dim,
+                    self.attributes.len()
+                ),
+            ));
+        }
+        for (i, a) in self.attributes.iter().enumerate() {
+            a.validate().with_path(path)?;
+            if self.attributes[..i].iter().any(|b| b.name == a.name) {
+                return Err(Error::format(
+                    path,
+                    format!("attribute {:?} appears twice", a.name),
+                ));
+            }
+        }
+        if !(self.prior_sigma.is_finite() && self.prior_sigma > 0.0) {
+            return Err(Error::format(path, "prior_sigma must be a positive number"));
+        }
+        if self.weights.contains('/')
+            || self.weights.contains('\\')
+            || self.weights.starts_with('.')
+        {
+            return Err(Error::format(
+                path,
+                "weights must be a file name next to plugin.json",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A loaded plugin.
+pub struct Plugin {
+    manifest: PluginManifest,
+    flow: Flow,
+    path: PathBuf,
+    weights_sha256: String,
+    device: Device,
+}
+
+/// Resolves a `--plugin` argument: a `plugin.json` or a folder holding one.
+pub fn manifest_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(MANIFEST_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+impl Plugin {
+    /// Loads a plugin for the generator whose weights hash to `generator_sha256`.
+    pub fn load(path: &Path, generator_sha256: &str, device: &Device) -> Result<Self> {
+        let path = manifest_path(path);
+        let bytes = fsutil::read_limited(&path, 16 << 20)?;
+        let manifest: PluginManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(&path, format!("not a plugen plugin.json: {e}")))?;
+        manifest.validate(&path)?;
+        if manifest.generator_sha256 != generator_sha256 {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "this plugin was trained for another generator (sha256 {}…), the loaded one is {}…",
+                    short(&manifest.generator_sha256),
+                    short(generator_sha256)
+                ),
+            ));
+        }
+        let weights_path = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&manifest.weights);
+        let file = weights::load(&weights_path, device)?;
+        let vb = VarBuilder::from_tensors(file.tensors, DType::F32, device);
+        let flow = Flow::new(vb, manifest.flow.clone()).with_path(&weights_path)?;
+        Ok(Self {
+            manifest,
+            flow,
+            path,
+            weights_sha256: file.sha256,
+            device: device.clone(),
+        })
+    }
+
+    /// Wraps a flow just trained in memory.
+    pub fn from_parts(
+        manifest: PluginManifest,
+        flow: Flow,
+        weights_sha256: String,
+        device: &Device,
+    ) -> Self {
+        Self {
+            manifest,
+            flow,
+            path: PathBuf::new(),
+            weights_sha256,
+            device: device.clone(),
+        }
+    }
+
+    /// The plugin's description.
+    pub fn manifest(&self) -> &PluginManifest {
+        &self.manifest
+    }
+
+    /// The attributes, in flow order.
+    pub fn attributes(&self) -> &[Attribute] {
+        &self.manifest.attributes
+    }
+
+    /// Where `plugin.json` was read from (empty for an in-memory plugin).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// SHA-256 of the weights file.
+    pub fn weights_sha256(&self) -> &str {
+        &self.weights_sha256
+    }
+
+    /// The flow itself.
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    /// Index of the attribute called `name`, or an error listing the known ones.
+    pub fn index_of(&self, name: &str) -> Result<usize> {
+        self.attributes()
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.attributes().iter().map(|a| a.name.as_str()).collect();
+                Error::invalid(format!(
+                    "unknown attribute {name:?}; this plugin has: {}",
+                    known.join(", ")
+                ))
+            })
+    }
+
+    /// Resolves `NAME=VALUE` pairs into per-attribute flow values (None where not set).
+    pub fn resolve(&self, sets: &[(String, f32)]) -> Result<Vec<Option<f32>>> {
+        let mut out = vec![None; self.attributes().len()];
+        for (name, value) in sets {
+            let k = self.index_of(name)?;
+            out[k] = Some(self.attributes()[k].checked_flow_value(*value)?);
+        }
+        Ok(out)
+    }
+
+    fn tensor(&self, rows: &Latents) -> Result<Tensor> {
+        Ok(Tensor::from_slice(
+            &rows.data,
+            (rows.count(), rows.dim),
+            &self.device,
+        )?)
+    }
+
+    fn rows(&self, t: &Tensor) -> Result<Latents> {
+        let dim = t.dim(1)?;
+        Latents::new(dim, t.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    /// Latents → flow codes (forward flow).
+    pub fn encode(&self, latents: &Latents) -> Result<Latents> {
+        let (y, _) = self.flow.forward(&self.tensor(latents)?)?;
+        self.rows(&y)
+    }
+
+    /// Flow codes → latents (inverse flow).
+    pub fn decode(&self, codes: &Latents) -> Result<Latents> {
+        let z = self.flow.inverse(&self.tensor(codes)?)?;
+        self.rows(&z)
+    }
+
+    /// The attribute values the flow reads off each latent, in user units.
+    pub fn readout(&self, latents: &Latents) -> Result<Vec<Vec<f32>>> {
+        let codes = self.encode(latents)?;
+        Ok((0..codes.count())
+            .map(|i| self.codes_to_values(codes.row(i)))
+            .collect())
+    }
+
+    /// User-unit attribute values of one code vector.
+    pub fn codes_to_values(&self, code: &[f32]) -> Vec<f32> {
+        self.attributes()
+            .iter()
+            .zip(code)
+            .map(|(a, &y)| a.from_flow(y))
+            .collect()
+    }
+
+    /// Samples one flow code: requested attributes (flow units) are set, the
+    /// others drawn from the prior, and the free coordinates from N(0, T²).
+    pub fn sample_code(
+        &self,
+        requested: &[Option<f32>],
+        temperature: f32,
+        rng: &mut SeededRng,
+    ) -> Vec<f32> {
+        let mut code = rng.normal_vec(self.manifest.flow.dim);
+        let k = self.attributes().len();
+        for v in &mut code[k..] {
+            *v *= temperature;
+        }
+        let sigma = self.manifest.prior_sigma;
+        for (j, a) in self.attributes().iter().enumerate() {
+            let noise = code[j];
+            let u = rng.uniform();
+            code[j] = match (requested.get(j).copied().flatten(), a.kind) {
+                (Some(v), _) => v,
+                (None, AttributeKind::Binary) => {
+                    let mean = if u < a.positive_rate { 1.0 } else { -1.0 };
+                    mean + sigma * noise
+                }
+                (None, AttributeKind::Continuous) => a.prior_mean + a.prior_std * noise,
+            };
+        }
+        code
+    }
+
+    /// Sets attributes of one latent: forward flow, replace coordinates, inverse.
+    pub fn edit(&self, latent: &[f32], values: &[Option<f32>]) -> Result<Vec<f32>> {
+        let mut code = self
+            .encode(&Latents::new(latent.len(), latent.to_vec())?)?
+            .data;
+        for (c, v) in code.iter_mut().zip(values) {
+            if let Some(v) = v {
+                *c = *v;
+            }
+        }
+        Ok(self.decode(&Latents::new(code.len(), code)?)?.data)
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}

@@ -1,0 +1,564 @@
+//! Training a plugin on (latent, labels) pairs.
+//!
+//! AdamW with global gradient-norm clipping, seeded initialisation and
+//! shuffling, σ decaying geometrically from `sigma_start` to `sigma_end`,
+//! a held-out split for honest metrics. Progress is reported through a
+//! callback so both the CLI (a progress bar) and the GUI can show it, and a
+//! cancel flag stops training between steps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use crate::attributes::{Attribute, AttributeKind};
+use crate::error::{Error, Result};
+use crate::flow::{Flow, FlowConfig};
+use crate::formats::labels::LabelTable;
+use crate::formats::latents::Latents;
+use crate::formats::weights;
+use crate::fsutil::{self, Overwrite};
+use crate::plugin::{self, Plugin, PluginManifest, TrainingSummary};
+use crate::prior::Prior;
+use crate::rng::SeededRng;
+
+/// Training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training split.
+    pub epochs: usize,
+    /// Rows per optimisation step.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Global gradient-norm limit.
+    pub clip_norm: f32,
+    /// Seed for initialisation, split and shuffling.
+    pub seed: u64,
+    /// Fraction of rows held out for metrics.
+    pub holdout: f32,
+    /// σ of the attribute Gaussians at the first epoch.
+    pub sigma_start: f32,
+    /// σ at the last epoch.
+    pub sigma_end: f32,
+    /// Flow shape (its `dim` is set from the latents).
+    pub flow: FlowConfig,
+}
+
+impl TrainConfig {
+    /// Defaults for `dim`-sized latents.
+    pub fn default_for(dim: usize) -> Self {
+        Self {
+            epochs: 60,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            weight_decay: 1e-4,
+            clip_norm: 10.0,
+            seed: 0,
+            holdout: 0.1,
+            sigma_start: 0.5,
+            sigma_end: 0.15,
+            flow: FlowConfig::default_for(dim),
+        }
+    }
+
+    /// σ at `epoch` (0-based): geometric decay.
+    pub fn sigma_at(&self, epoch: usize) -> f32 {
+        if self.epochs <= 1 {
+            return self.sigma_end;
+        }
+        let t = epoch as f32 / (self.epochs - 1) as f32;
+        self.sigma_start * (self.sigma_end / self.sigma_start).powf(t)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let ok = self.epochs > 0
+            && self.epochs <= 100_000
+            && self.batch_size > 0
+            && self.learning_rate.is_finite()
+            && self.learning_rate > 0.0
+            && self.weight_decay.is_finite()
+            && self.clip_norm > 0.0
+            && (0.0..0.9).contains(&self.holdout)
+            && self.sigma_start > 0.0
+            && self.sigma_end > 0.0
+            && self.sigma_start.is_finite()
+            && self.sigma_end.is_finite();
+        if !ok {
+            return Err(Error::invalid(format!(
+                "invalid training settings: {self:?}"
+            )));
+        }
+        self.flow.validate()
+    }
+}
+
+/// Optional human descriptions for attributes, keyed by name (`--meta FILE.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttributeMeta {
+    /// Human name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Tooltip text.
+    #[serde(default)]
+    pub description: String,
+    /// Names of the two ends of a binary attribute.
+    #[serde(default)]
+    pub ends: Option<[String; 2]>,
+    /// How the labels were made.
+    #[serde(default)]
+    pub labeller: String,
+    /// Force the kind instead of inferring it from the labels.
+    #[serde(default)]
+    pub kind: Option<AttributeKind>,
+}
+
+/// Where training is, reported after every step.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Current epoch (0-based).
+    pub epoch: usize,
+    /// Total epochs.
+    pub epochs: usize,
+    /// Step within the epoch (1-based).
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+    /// Mean loss of the epoch so far.
+    pub loss: f32,
+    /// Current σ.
+    pub sigma: f32,
+}
+
+/// A held-out metric for one attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeMetric {
+    /// Attribute name.
+    pub name: String,
+    /// `accuracy` (binary) or `correlation` (continuous, Pearson).
+    pub metric: String,
+    /// The value.
+    pub value: f32,
+    /// Labelled held-out rows it was measured on.
+    pub count: usize,
+}
+
+/// What training measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Loss of the last epoch, per epoch.
+    pub epoch_losses: Vec<f32>,
+    /// Loss on the held-out rows at the final σ.
+    pub holdout_loss: Option<f32>,
+    /// Readout quality on the held-out rows.
+    pub metrics: Vec<AttributeMetric>,
+    /// Rows used for training and held out.
+    pub rows: [usize; 2],
+}
+
+/// Derives attribute specifications (kind, range, statistics) from labels.
+pub fn describe_attributes(
+    labels: &LabelTable,
+    meta: &HashMap<String, AttributeMeta>,
+) -> Result<Vec<Attribute>> {
+    labels
+        .names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let values: Vec<f32> = labels.rows.iter().filter_map(|r| r[k]).collect();
+            let m = meta.get(name).cloned().unwrap_or_default();
+            if values.len() < 2 {
+                return Err(Error::invalid(format!(
+                    "attribute {name}: needs at least 2 labelled rows, has {}",
+                    values.len()
+                )));
+            }
+            let is_binary = values.iter().all(|&v| v == 0.0 || v == 1.0);
+            let kind = m.kind.unwrap_or(if is_binary {
+                AttributeKind::Binary
+            } else {
+                AttributeKind::Continuous
+            });
+            if kind == AttributeKind::Binary && !is_binary {
+                return Err(Error::invalid(format!(
+                    "attribute {name}: binary labels must be 0 or 1"
+                )));
+            }
+            let (lo, hi) = match kind {
+                AttributeKind::Binary => (0.0, 1.0),
+                AttributeKind::Continuous => values
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v))),
+            };
+            if hi <= lo {
+                return Err(Error::invalid(format!(
+                    "attribute {name}: all labels are equal ({lo}); nothing to learn"
+                )));
+            }
+            let mut a = Attribute {
+                name: name.clone(),
+                display_name: m.display_name,
+                description: m.description,
+                kind,
+                ends: m.ends,
+                labeller: m.labeller,
+                label_min: lo,
+                label_max: hi,
+                positive_rate: 0.0,
+                prior_mean: 0.0,
+                prior_std: 1.0,
+                labelled: values.len(),
+            };
+            let flow: Vec<f32> = values.iter().map(|&v| a.label_to_flow(v)).collect();
+            let n = flow.len() as f32;
+            let mean = flow.iter().sum::<f32>() / n;
+            let var = flow.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
+            a.prior_mean = mean;
+            a.prior_std = var.sqrt();
+            if kind == AttributeKind::Binary {
+                a.positive_rate = values.iter().filter(|&&v| v >= 0.5).count() as f32 / n;
+            }
+            Ok(a)
+        })
+        .collect()
+}
+
+/// Creates the flow's variables with seeded values: PyTorch-style uniform
+/// ±1/√fan_in, and zeros in each MLP's last layer so the flow starts as the identity.
+fn seeded_varmap(config: &FlowConfig, seed: u64, device: &Device) -> Result<VarMap> {
+    let varmap = VarMap::new();
+    let na = config.dim / 2;
+    let nb = config.dim - na;
+    let mut rng = SeededRng::new(seed, u64::MAX);
+    {
+        let mut data = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?;
+        for i in 0..config.couplings {
+            let (input, output) = if i % 2 == 0 { (na, nb) } else { (nb, na) };
+            let mut sizes = vec![input];
+            sizes.extend(std::iter::repeat_n(config.hidden, config.hidden_layers));
+            sizes.push(output);
+            let layers = sizes.len() - 1;
+            for (j, io) in sizes.windows(2).enumerate() {
+                let (fan_in, fan_out) = (io[0], io[1]);
+                let bound = if j + 1 == layers {
+                    0.0
+                } else {
+                    1.0 / (fan_in as f32).sqrt()
+                };
+                let mut uniform = |n: usize| -> Vec<f32> {
+                    (0..n)
+                        .map(|_| (2.0 * rng.uniform() - 1.0) * bound)
+                        .collect()
+                };
+                let w = Tensor::from_vec(uniform(fan_out * fan_in), (fan_out, fan_in), device)?;
+                let b = Tensor::from_vec(uniform(fan_out), fan_out, device)?;
+                let prefix = format!("couplings.{i}.layers.{j}");
+                data.insert(format!("{prefix}.weight"), Var::from_tensor(&w)?);
+                data.insert(format!("{prefix}.bias"), Var::from_tensor(&b)?);
+            }
+        }
+    }
+    Ok(varmap)
+}
+
+/// Splits row indices into (train, holdout), seeded.
+fn split(n: usize, holdout: f32, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..n).collect();
+    SeededRng::new(seed, u64::MAX - 1).shuffle(&mut idx);
+    let h = if n >= 10 {
+        ((n as f32 * holdout).round() as usize).min(n - 1)
+    } else {
+        0
+    };
+    let train = idx.split_off(h);
+    (train, idx)
+}
+
+/// A freshly trained plugin, not yet written to disk.
+pub struct Trained {
+    /// Its description.
+    pub manifest: PluginManifest,
+    varmap: VarMap,
+}
+
+impl Trained {
+    /// Writes `plugin.json` and `plugin.safetensors` into `dir` (created if needed),
+    /// never replacing existing files. Returns the path of `plugin.json`.
+    pub fn save(&self, dir: &Path) -> Result<std::path::PathBuf> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let json = dir.join(plugin::MANIFEST_FILE);
+        if json.exists() {
+            return Err(Error::io(
+                &json,
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a plugin is already here; choose another --out folder",
+                ),
+            ));
+        }
+        let tensors: HashMap<String, Tensor> = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        weights::save(
+            &dir.join(&self.manifest.weights),
+            &tensors,
+            Overwrite::Never,
+        )?;
+        let mut text = serde_json::to_string_pretty(&self.manifest)
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        text.push('\n');
+        fsutil::write_atomic(&json, text.as_bytes(), Overwrite::Never)?;
+        Ok(json)
+    }
+
+    /// Turns the trained weights into a usable in-memory plugin.
+    pub fn into_plugin(self, device: &Device) -> Result<Plugin> {
+        let vb = VarBuilder::from_varmap(&self.varmap, DType::F32, device);
+        let flow = Flow::new(vb, self.manifest.flow.clone())?;
+        Ok(Plugin::from_parts(
+            self.manifest,
+            flow,
+            String::new(),
+            device,
+        ))
+    }
+}
+
+/// Trains a plugin. `labels.rows.len()` must equal `latents.count()`.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    latents: &Latents,
+    labels: &LabelTable,
+    meta: &HashMap<String, AttributeMeta>,
+    config: &TrainConfig,
+    generator_sha256: &str,
+    device: &Device,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<(Trained, TrainReport)> {
+    config.validate()?;
+    if labels.rows.len() != latents.count() {
+        return Err(Error::invalid(format!(
+            "{} label rows for {} latents: they must match one to one",
+            labels.rows.len(),
+            latents.count()
+        )));
+    }
+    if config.flow.dim != latents.dim {
+        return Err(Error::invalid(format!(
+            "flow dim {} but latents have {}",
+            config.flow.dim, latents.dim
+        )));
+    }
+    let attributes = describe_attributes(labels, meta)?;
+    if attributes.len() > latents.dim {
+        return Err(Error::invalid("more attributes than latent dimensions"));
+    }
+    let prior = Prior::new(attributes.clone());
+    let varmap = seeded_varmap(&config.flow, config.seed, device)?;
+    let flow = Flow::new(
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+        config.flow.clone(),
+    )?;
+    let vars = varmap.all_vars();
+    let mut opt = AdamW::new(
+        vars.clone(),
+        ParamsAdamW {
+            lr: config.learning_rate,
+            weight_decay: config.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let (train_idx, hold_idx) = split(latents.count(), config.holdout, config.seed);
+    let mut order = train_idx.clone();
+    let mut rng = SeededRng::new(config.seed, u64::MAX - 2);
+    let steps = order.len().div_ceil(config.batch_size);
+    let mut epoch_losses = Vec::with_capacity(config.epochs);
+    for epoch in 0..config.epochs {
+        let sigma = config.sigma_at(epoch);
+        rng.shuffle(&mut order);
+        let mut sum = 0f32;
+        for (s, chunk) in order.chunks(config.batch_size).enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            let x = Tensor::from_vec(
+                latents.select(chunk).data,
+                (chunk.len(), latents.dim),
+                device,
+            )?;
+            let rows: Vec<&[Option<f32>]> =
+                chunk.iter().map(|&i| labels.rows[i].as_slice()).collect();
+            let batch = prior.batch(&rows, sigma, device)?;
+            let (y, log_det) = flow.forward(&x)?;
+            let loss = prior.loss(&y, &log_det, &batch, sigma)?;
+            let mut grads = loss.backward()?;
+            clip_gradients(&mut grads, &vars, config.clip_norm)?;
+            opt.step(&grads)?;
+            let l = loss.to_scalar::<f32>()?;
+            if !l.is_finite() {
+                return Err(Error::invalid(format!(
+                    "training diverged at epoch {epoch} (loss {l}); lower --lr"
+                )));
+            }
+            sum += l;
+            progress(&Progress {
+                epoch,
+                epochs: config.epochs,
+                step: s + 1,
+                steps,
+                loss: sum / (s + 1) as f32,
+                sigma,
+            });
+        }
+        epoch_losses.push(sum / steps.max(1) as f32);
+    }
+    // Held-out evaluation.
+    let (holdout_loss, metrics) = if hold_idx.is_empty() {
+        (None, Vec::new())
+    } else {
+        let x = Tensor::from_vec(
+            latents.select(&hold_idx).data,
+            (hold_idx.len(), latents.dim),
+            device,
+        )?;
+        let rows: Vec<&[Option<f32>]> = hold_idx
+            .iter()
+            .map(|&i| labels.rows[i].as_slice())
+            .collect();
+        let (y, log_det) = flow.forward(&x)?;
+        let batch = prior.batch(&rows, config.sigma_end, device)?;
+        let hl = prior
+            .loss(&y, &log_det, &batch, config.sigma_end)?
+            .to_scalar::<f32>()?;
+        let codes: Vec<Vec<f32>> = y.to_vec2()?;
+        let metrics = attributes
+            .iter()
+            .enumerate()
+            .map(|(k, a)| {
+                let pairs: Vec<(f32, f32)> = hold_idx
+                    .iter()
+                    .zip(&codes)
+                    .filter_map(|(&i, c)| labels.rows[i][k].map(|l| (c[k], a.label_to_flow(l))))
+                    .collect();
+                metric_for(a, &pairs)
+            })
+            .collect();
+        (Some(hl), metrics)
+    };
+    let manifest = PluginManifest {
+        format: plugin::FORMAT.into(),
+        version: 1,
+        generator_sha256: generator_sha256.into(),
+        flow: config.flow.clone(),
+        attributes,
+        prior_sigma: config.sigma_end,
+        weights: plugin::WEIGHTS_FILE.into(),
+        training: TrainingSummary {
+            epochs: config.epochs,
+            seed: config.seed,
+            rows: [train_idx.len(), hold_idx.len()],
+            holdout_metrics: metrics
+                .iter()
+                .map(|m: &AttributeMetric| (m.name.clone(), m.value))
+                .collect::<BTreeMap<_, _>>(),
+        },
+    };
+    let report = TrainReport {
+        epoch_losses,
+        holdout_loss,
+        metrics,
+        rows: [train_idx.len(), hold_idx.len()],
+    };
+    Ok((Trained { manifest, varmap }, report))
+}
+
+/// Accuracy (sign agreement) for binary attributes, Pearson correlation for continuous ones.
+fn metric_for(a: &Attribute, pairs: &[(f32, f32)]) -> AttributeMetric {
+    let value = match a.kind {
+        AttributeKind::Binary => {
+            let right = pairs
+                .iter()
+                .filter(|(y, t)| (*y >= 0.0) == (*t >= 0.0))
+                .count();
+            right as f32 / pairs.len().max(1) as f32
+        }
+        AttributeKind::Continuous => pearson(pairs),
+    };
+    AttributeMetric {
+        name: a.name.clone(),
+        metric: match a.kind {
+            AttributeKind::Binary => "accuracy".into(),
+            AttributeKind::Continuous => "correlation".into(),
+        },
+        value,
+        count: pairs.len(),
+    }
+}
+
+/// Pearson correlation of (x, y) pairs; 0 when undefined.
+pub fn pearson(pairs: &[(f32, f32)]) -> f32 {
+    let n = pairs.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = pairs
+        .iter()
+        .fold((0f64, 0f64), |(a, b), &(x, y)| (a + x as f64, b + y as f64));
+    let (mx, my) = (mx / n, my / n);
+    let (mut sxy, mut sxx, mut syy) = (0f64, 0f64, 0f64);
+    for &(x, y) in pairs {
+        let (dx, dy) = (x as f64 - mx, y as f64 - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        0.0
+    } else {
+        (sxy / (sxx * syy).sqrt()) as f32
+    }
+}
+
+fn clip_gradients(
+    grads: &mut candle_core::backprop::GradStore,
+    vars: &[Var],
+    max_norm: f32,
+) -> Result<()> {
+    let mut total: Option<Tensor> = None;
+    for v in vars {
+        if let Some(g) = grads.get(v.as_tensor()) {
+            let s = g.sqr()?.sum_all()?;
+            total = Some(match total {
+                None => s,
+                Some(t) => (t + s)?,
+            });
+        }
+    }
+    let Some(total) = total else { return Ok(()) };
+    let norm = total.to_scalar::<f32>()?.sqrt();
+    if norm > max_norm && norm.is_finite() {
+        let factor = (max_norm / norm) as f64;
+        for v in vars {
+            if let Some(g) = grads.get(v.as_tensor()) {
+                let scaled = (g * factor)?;
+                grads.insert(v.as_tensor(), scaled);
+            }
+        }
+    }
+    Ok(())
+}
