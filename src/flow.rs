@@ -1,12 +1,21 @@
-//! The PluGeN plugin: a NICE normalizing flow of additive coupling layers.
+//! The PluGeN plugin: a NICE normalizing flow of additive coupling layers,
+//! optionally interleaved with learned invertible linear maps.
 //!
 //! The latent is split into a first half `a` (the first `dim / 2` coordinates)
 //! and a second half `b`. Coupling `i` shifts one half by an MLP of the other:
-//! even couplings do `b += m(a)`, odd ones `a += m(b)`. Each step is trivially
-//! invertible and volume-preserving, so the log-determinant is 0; it is still
-//! accumulated so that layers with a real Jacobian can join later.
+//! even couplings do `b += m(a)`, odd ones `a += m(b)`. Each coupling is
+//! trivially invertible and volume-preserving (log-det 0).
 //!
-//! Weights by name: `couplings.{i}.layers.{j}.{weight,bias}`.
+//! With `linear_mixing`, an invertible linear map `x ↦ W x` comes before every
+//! coupling and after the last one (as Glow's 1×1 convolutions). `W = L·(U + diag(e^s))`
+//! with `L` unit lower-triangular and `U` strictly upper-triangular, so its
+//! log-determinant is `Σ s`. Without it, an attribute that depends on several
+//! coordinates of the same half is hard for additive couplings to isolate in
+//! one coordinate; with it, linear structure is one layer away and the couplings
+//! only have to model what is non-linear.
+//!
+//! Weights by name: `couplings.{i}.layers.{j}.{weight,bias}` and
+//! `mixers.{i}.{lower,upper,log_scale}`.
 
 use candle_core::{D, DType, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
@@ -27,6 +36,9 @@ pub struct FlowConfig {
     pub hidden_layers: usize,
     /// Negative slope of the LeakyReLU activations.
     pub leaky_slope: f64,
+    /// Learned invertible linear maps around the couplings.
+    #[serde(default)]
+    pub linear_mixing: bool,
 }
 
 impl FlowConfig {
@@ -38,6 +50,7 @@ impl FlowConfig {
             hidden: 256,
             hidden_layers: 3,
             leaky_slope: 0.01,
+            linear_mixing: true,
         }
     }
 
@@ -115,10 +128,111 @@ struct Coupling {
     shifts_second: bool,
 }
 
+/// An invertible linear map `x ↦ W x`, `W = L·(U + diag(e^s))`.
+struct Mixer {
+    lower: Tensor,
+    upper: Tensor,
+    log_scale: Tensor,
+    /// Masks: strictly lower, strictly upper, identity.
+    masks: [Tensor; 3],
+    /// `Wᵀ⁻¹` computed on first use by [`Flow::inverse`] (never during training).
+    inverse_t: std::sync::OnceLock<Tensor>,
+}
+
+impl Mixer {
+    fn new(vb: VarBuilder, n: usize) -> Result<Self> {
+        use candle_nn::Init;
+        let dev = vb.device().clone();
+        let eye = Tensor::eye(n, DType::F32, &dev)?;
+        let strict_lower = (Tensor::tril2(n, DType::F32, &dev)? - &eye)?;
+        let strict_upper = (Tensor::triu2(n, DType::F32, &dev)? - &eye)?;
+        Ok(Self {
+            lower: vb.get_with_hints((n, n), "lower", Init::Const(0.))?,
+            upper: vb.get_with_hints((n, n), "upper", Init::Const(0.))?,
+            log_scale: vb.get_with_hints(n, "log_scale", Init::Const(0.))?,
+            masks: [strict_lower, strict_upper, eye],
+            inverse_t: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The matrix `W`.
+    fn weight(&self) -> Result<Tensor> {
+        let [sl, su, eye] = &self.masks;
+        let l = ((&self.lower * sl)? + eye)?;
+        let u = ((&self.upper * su)? + eye.broadcast_mul(&self.log_scale.exp()?.unsqueeze(0)?)?)?;
+        Ok(l.matmul(&u)?)
+    }
+
+    /// Rows `x` (N, n) → rows of `W x`, and log|det W|.
+    fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let y = x.matmul(&self.weight()?.t()?)?;
+        Ok((y, self.log_scale.sum_all()?))
+    }
+
+    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        let inv_t = match self.inverse_t.get() {
+            Some(t) => t.clone(),
+            None => {
+                let w = self.weight()?;
+                let n = w.dim(0)?;
+                let flat: Vec<f64> = w.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+                let inv = invert(&flat, n)
+                    .ok_or_else(|| Error::invalid("flow mixing matrix is singular"))?;
+                let t = Tensor::from_vec(inv, (n, n), w.device())?
+                    .to_dtype(DType::F32)?
+                    .t()?
+                    .contiguous()?;
+                let _ = self.inverse_t.set(t.clone());
+                t
+            }
+        };
+        Ok(y.matmul(&inv_t)?)
+    }
+}
+
+/// Inverts a row-major n×n matrix by Gauss–Jordan elimination with partial pivoting.
+fn invert(m: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut a = m.to_vec();
+    let mut inv = vec![0f64; n * n];
+    for i in 0..n {
+        inv[i * n + i] = 1.0;
+    }
+    for col in 0..n {
+        let pivot =
+            (col..n).max_by(|&r, &s| a[r * n + col].abs().total_cmp(&a[s * n + col].abs()))?;
+        if a[pivot * n + col].abs() < 1e-12 {
+            return None;
+        }
+        for k in 0..n {
+            a.swap(col * n + k, pivot * n + k);
+            inv.swap(col * n + k, pivot * n + k);
+        }
+        let d = a[col * n + col];
+        for k in 0..n {
+            a[col * n + k] /= d;
+            inv[col * n + k] /= d;
+        }
+        for r in 0..n {
+            if r != col {
+                let f = a[r * n + col];
+                if f != 0.0 {
+                    for k in 0..n {
+                        a[r * n + k] -= f * a[col * n + k];
+                        inv[r * n + k] -= f * inv[col * n + k];
+                    }
+                }
+            }
+        }
+    }
+    Some(inv)
+}
+
 /// The invertible plugin flow.
 pub struct Flow {
     config: FlowConfig,
     couplings: Vec<Coupling>,
+    /// `couplings + 1` linear maps (empty without `linear_mixing`): mixer `i` runs before coupling `i`.
+    mixers: Vec<Mixer>,
 }
 
 impl Flow {
@@ -136,7 +250,18 @@ impl Flow {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { config, couplings })
+        let mixers = if config.linear_mixing {
+            (0..=config.couplings)
+                .map(|i| Mixer::new(vb.pp(format!("mixers.{i}")), config.dim))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            config,
+            couplings,
+            mixers,
+        })
     }
 
     /// The flow's shape.
@@ -158,30 +283,52 @@ impl Flow {
 
     /// Latent (N, dim) → flow space (N, dim), with the log-determinant per row (N).
     pub fn forward(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (mut a, mut b) = self.split(z)?;
-        for c in &self.couplings {
-            if c.shifts_second {
-                b = (b + c.shift.forward(&a)?)?;
-            } else {
-                a = (a + c.shift.forward(&b)?)?;
-            }
-        }
+        self.split(z)?;
         let n = z.dim(0)?;
-        let log_det = Tensor::zeros(n, DType::F32, z.device())?;
-        Ok((Tensor::cat(&[a, b], D::Minus1)?, log_det))
+        let mut x = z.clone();
+        let mut log_det = Tensor::zeros((), DType::F32, z.device())?;
+        for (i, c) in self.couplings.iter().enumerate() {
+            if let Some(m) = self.mixers.get(i) {
+                let (y, ld) = m.forward(&x)?;
+                x = y;
+                log_det = (log_det + ld)?;
+            }
+            let (a, b) = self.split(&x)?;
+            x = if c.shifts_second {
+                Tensor::cat(&[&a, &(&b + c.shift.forward(&a)?)?], D::Minus1)?
+            } else {
+                Tensor::cat(&[&(&a + c.shift.forward(&b)?)?, &b], D::Minus1)?
+            };
+        }
+        if let Some(m) = self.mixers.get(self.couplings.len()) {
+            let (y, ld) = m.forward(&x)?;
+            x = y;
+            log_det = (log_det + ld)?;
+        }
+        Ok((x, log_det.broadcast_as(n)?.contiguous()?))
     }
 
     /// Flow space (N, dim) → latent (N, dim): the exact inverse of [`Flow::forward`].
+    ///
+    /// Linear maps cache their inverse on first use: invert only a flow whose weights no longer change.
     pub fn inverse(&self, y: &Tensor) -> Result<Tensor> {
-        let (mut a, mut b) = self.split(y)?;
-        for c in self.couplings.iter().rev() {
-            if c.shifts_second {
-                b = (b - c.shift.forward(&a)?)?;
+        self.split(y)?;
+        let mut x = y.clone();
+        if let Some(m) = self.mixers.get(self.couplings.len()) {
+            x = m.inverse(&x)?;
+        }
+        for (i, c) in self.couplings.iter().enumerate().rev() {
+            let (a, b) = self.split(&x)?;
+            x = if c.shifts_second {
+                Tensor::cat(&[&a, &(&b - c.shift.forward(&a)?)?], D::Minus1)?
             } else {
-                a = (a - c.shift.forward(&b)?)?;
+                Tensor::cat(&[&(&a - c.shift.forward(&b)?)?, &b], D::Minus1)?
+            };
+            if let Some(m) = self.mixers.get(i) {
+                x = m.inverse(&x)?;
             }
         }
-        Ok(Tensor::cat(&[a, b], D::Minus1)?)
+        Ok(x)
     }
 }
 

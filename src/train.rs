@@ -266,6 +266,24 @@ fn seeded_varmap(config: &FlowConfig, seed: u64, device: &Device) -> Result<VarM
                 data.insert(format!("{prefix}.bias"), Var::from_tensor(&b)?);
             }
         }
+        if config.linear_mixing {
+            let n = config.dim;
+            for i in 0..=config.couplings {
+                let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, device);
+                data.insert(
+                    format!("mixers.{i}.lower"),
+                    Var::from_tensor(&zeros(&[n, n])?)?,
+                );
+                data.insert(
+                    format!("mixers.{i}.upper"),
+                    Var::from_tensor(&zeros(&[n, n])?)?,
+                );
+                data.insert(
+                    format!("mixers.{i}.log_scale"),
+                    Var::from_tensor(&zeros(&[n])?)?,
+                );
+            }
+        }
     }
     Ok(varmap)
 }
