@@ -1,0 +1,512 @@
+//! The `plugen` command line, driven as a user would: files in, files out, and
+//! one clear line for every mistake.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use plugen::formats::latents::{self, Latents};
+use plugen::formats::npy;
+use plugen::fsutil::Overwrite;
+use plugen::rng::SeededRng;
+
+fn plugen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plugen"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PLUGEN_MODEL")
+        .output()
+        .expect("the plugen binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = plugen(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "plugen {args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail; returns its one-line error.
+fn fails(args: &[&str]) -> String {
+    let out = plugen(args);
+    assert!(!out.status.success(), "plugen {args:?} should fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line expected, got: {stderr}"
+    );
+    assert!(stderr.starts_with("plugen: error: "), "{stderr}");
+    stderr
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+fn pngs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn sample_writes_faces_manifest_and_is_deterministic() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    ok(&["sample", "-n", "16", "--seed", "1", "--out", s(&a)]);
+    ok(&[
+        "sample",
+        "-n",
+        "16",
+        "--seed",
+        "1",
+        "--out",
+        s(&b),
+        "--device",
+        "cpu",
+    ]);
+    let files = pngs(&a);
+    assert_eq!(files.len(), 16);
+    let img = image::open(&files[0]).expect("a PNG").to_rgb8();
+    assert_eq!(img.dimensions(), (64, 64));
+    // Faces, not flat frames: pixels vary.
+    let (min, max) = img
+        .pixels()
+        .fold((255u8, 0u8), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+    assert!(max - min > 100, "image looks flat: {min}..{max}");
+    let manifest = std::fs::read_to_string(a.join("manifest.jsonl")).expect("manifest");
+    assert_eq!(manifest.lines().count(), 16);
+    for (f, g) in files.iter().zip(pngs(&b)) {
+        assert_eq!(
+            std::fs::read(f).expect("png"),
+            std::fs::read(g).expect("png"),
+            "{f:?} differs between runs"
+        );
+    }
+    // Different seeds give different faces.
+    let c = tmp.path().join("c");
+    ok(&["sample", "-n", "1", "--seed", "2", "--out", s(&c)]);
+    assert_ne!(
+        std::fs::read(&files[0]).expect("png"),
+        std::fs::read(c.join("000000.png")).expect("png")
+    );
+    // The folder holds a run now: refusing is the safe default, --resume is a no-op.
+    assert!(fails(&["sample", "-n", "16", "--seed", "1", "--out", s(&a)]).contains("--resume"));
+    assert!(
+        ok(&[
+            "sample",
+            "-n",
+            "16",
+            "--seed",
+            "1",
+            "--out",
+            s(&a),
+            "--resume"
+        ])
+        .contains("wrote 0 images")
+    );
+    assert!(
+        fails(&[
+            "sample",
+            "-n",
+            "16",
+            "--seed",
+            "9",
+            "--out",
+            s(&a),
+            "--resume"
+        ])
+        .contains("same settings")
+    );
+}
+
+#[test]
+fn interrupted_run_resumes_to_identical_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let whole = tmp.path().join("whole");
+    let cut = tmp.path().join("cut");
+    ok(&["sample", "-n", "70", "--seed", "4", "--out", s(&whole)]);
+    ok(&["sample", "-n", "70", "--seed", "4", "--out", s(&cut)]);
+    // Simulate a crash: the last 7 images never made it, one has no manifest
+    // line yet, and the manifest ends in a torn line.
+    let manifest = std::fs::read_to_string(cut.join("manifest.jsonl")).expect("manifest");
+    let lines: Vec<&str> = manifest.lines().collect();
+    let mut torn = lines[..62].join("\n");
+    torn.push('\n');
+    torn.push_str(&lines[62][..40]);
+    std::fs::write(cut.join("manifest.jsonl"), torn).expect("write");
+    for i in 63..70 {
+        std::fs::remove_file(cut.join(format!("{i:06}.png"))).expect("rm");
+    }
+    let out = ok(&[
+        "sample",
+        "-n",
+        "70",
+        "--seed",
+        "4",
+        "--out",
+        s(&cut),
+        "--resume",
+    ]);
+    assert!(
+        out.contains("wrote 8 images") && out.contains("62 already there"),
+        "{out}"
+    );
+    for (f, g) in pngs(&whole).iter().zip(pngs(&cut)) {
+        assert_eq!(
+            std::fs::read(f).expect("png"),
+            std::fs::read(&g).expect("png")
+        );
+    }
+    let m = std::fs::read_to_string(cut.join("manifest.jsonl")).expect("manifest");
+    let mut idx: Vec<u64> = m
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json line")["index"]
+                .as_u64()
+                .expect("index")
+        })
+        .collect();
+    idx.sort();
+    assert_eq!(idx, (0..70).collect::<Vec<u64>>());
+}
+
+#[test]
+fn sidecar_loads_back_to_the_same_face() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("s");
+    ok(&["sample", "-n", "4", "--seed", "3", "--out", s(&out)]);
+    // Cut one manifest line into a sidecar and edit nothing: the same PNG comes back.
+    let line = std::fs::read_to_string(out.join("manifest.jsonl"))
+        .expect("manifest")
+        .lines()
+        .nth(2)
+        .expect("line")
+        .to_string();
+    let side = tmp.path().join("face.json");
+    std::fs::write(&side, line).expect("write");
+    let png = tmp.path().join("again.png");
+    ok(&["edit", "--latent", s(&side), "--out", s(&png)]);
+    assert_eq!(
+        std::fs::read(&png).expect("png"),
+        std::fs::read(out.join("000002.png")).expect("png")
+    );
+    assert!(tmp.path().join("again.json").exists());
+    // Never overwrite silently.
+    assert!(fails(&["edit", "--latent", s(&side), "--out", s(&png)]).contains("exists"));
+    ok(&[
+        "edit",
+        "--latent",
+        s(&side),
+        "--out",
+        s(&png),
+        "--overwrite",
+    ]);
+    // The written sidecar loads too, and --scale upsizes.
+    let big = tmp.path().join("big.png");
+    ok(&[
+        "edit",
+        "--latent",
+        s(&tmp.path().join("again.json")),
+        "--out",
+        s(&big),
+        "--scale",
+        "4",
+    ]);
+    assert_eq!(image::open(&big).expect("png").width(), 256);
+}
+
+/// Synthetic labels that are known functions of the latent.
+fn write_training_set(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let mut rng = SeededRng::new(21, 0);
+    let z = Latents::new(100, rng.normal_vec(n * 100)).expect("rows");
+    let mut csv = String::from("lefty,tone\n");
+    for i in 0..n {
+        let r = z.row(i);
+        let lefty = if rng.uniform() < 0.3 {
+            String::new()
+        } else {
+            ((r[10] > 0.0) as u8).to_string()
+        };
+        csv.push_str(&format!("{lefty},{}\n", r[70] * 10.0 + 50.0));
+    }
+    let lat = dir.join("latents.npy");
+    let lab = dir.join("labels.csv");
+    latents::write_npy(&lat, &z, Overwrite::Never).expect("npy");
+    std::fs::write(&lab, csv).expect("csv");
+    (lat, lab)
+}
+
+#[test]
+fn train_readout_and_conditional_sampling() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (lat, lab) = write_training_set(tmp.path(), 3000);
+    let plugin_dir = tmp.path().join("plugin");
+    let out = ok(&[
+        "train",
+        "--latents",
+        s(&lat),
+        "--labels",
+        s(&lab),
+        "--out",
+        s(&plugin_dir),
+        "--epochs",
+        "15",
+        "--hidden",
+        "64",
+    ]);
+    assert!(out.contains("lefty") && out.contains("accuracy"), "{out}");
+    assert!(
+        plugin_dir.join("plugin.json").exists() && plugin_dir.join("plugin.safetensors").exists()
+    );
+    // Never replace a trained plugin.
+    assert!(
+        fails(&[
+            "train",
+            "--latents",
+            s(&lat),
+            "--labels",
+            s(&lab),
+            "--out",
+            s(&plugin_dir)
+        ])
+        .contains("plugin.json")
+    );
+    // Conditional sampling: requested values land in the manifest, and the
+    // plugin's own readout agrees with the request.
+    let hi = tmp.path().join("hi");
+    ok(&[
+        "sample",
+        "-n",
+        "40",
+        "--seed",
+        "5",
+        "--plugin",
+        s(&plugin_dir),
+        "--set",
+        "lefty=1",
+        "--set",
+        "tone=60",
+        "--out",
+        s(&hi),
+    ]);
+    let m = std::fs::read_to_string(hi.join("manifest.jsonl")).expect("manifest");
+    let mut positive = 0;
+    for line in m.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        assert_eq!(v["requested"]["lefty"], 1.0);
+        assert_eq!(v["requested"]["tone"], 60.0);
+        // Ground truth of the sampled latent.
+        positive += (v["latent"][10].as_f64().expect("latent") > 0.0) as usize;
+    }
+    assert!(positive >= 36, "only {positive}/40 samples have lefty");
+    // Balanced sampling splits evenly.
+    let bal = tmp.path().join("bal");
+    ok(&[
+        "sample",
+        "-n",
+        "10",
+        "--plugin",
+        s(&plugin_dir),
+        "--balance",
+        "lefty",
+        "--out",
+        s(&bal),
+    ]);
+    let m = std::fs::read_to_string(bal.join("manifest.jsonl")).expect("manifest");
+    let pos = m.lines().filter(|l| l.contains("\"lefty\":1.0")).count();
+    assert_eq!(pos, 5, "{m}");
+    // Readout on a sidecar, as JSON.
+    let side = tmp.path().join("one.json");
+    std::fs::write(&side, m.lines().next().expect("line")).expect("write");
+    let r = ok(&[
+        "readout",
+        "--latent",
+        s(&side),
+        "--plugin",
+        s(&plugin_dir),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(r.trim()).expect("json");
+    assert!(v["lefty"].is_number() && v["tone"].is_number());
+    // Editing moves the attribute the right way.
+    let edited = tmp.path().join("edited.png");
+    ok(&[
+        "edit",
+        "--latent",
+        s(&side),
+        "--plugin",
+        s(&plugin_dir),
+        "--set",
+        "lefty=-2",
+        "--out",
+        s(&edited),
+    ]);
+    let e: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("edited.json")).expect("sidecar"),
+    )
+    .expect("json");
+    assert!(
+        e["readout"]["lefty"].as_f64().expect("number") < -1.0,
+        "{e}"
+    );
+    // Mistakes: one line each, naming the problem.
+    assert!(
+        fails(&[
+            "sample",
+            "-n",
+            "2",
+            "--plugin",
+            s(&plugin_dir),
+            "--set",
+            "smile=1",
+            "--out",
+            s(&tmp.path().join("x"))
+        ])
+        .contains("unknown attribute \"smile\"")
+    );
+    assert!(
+        fails(&[
+            "sample",
+            "-n",
+            "2",
+            "--plugin",
+            s(&plugin_dir),
+            "--set",
+            "lefty=7",
+            "--out",
+            s(&tmp.path().join("x"))
+        ])
+        .contains("out of range")
+    );
+    assert!(
+        fails(&[
+            "sample",
+            "-n",
+            "2",
+            "--plugin",
+            s(&plugin_dir),
+            "--set",
+            "lefty",
+            "--out",
+            s(&tmp.path().join("x"))
+        ])
+        .contains("NAME=VALUE")
+    );
+    // A plugin made for another generator is refused.
+    let json = std::fs::read_to_string(plugin_dir.join("plugin.json")).expect("json");
+    let sha = serde_json::from_str::<serde_json::Value>(&json).expect("json")["generator_sha256"]
+        .as_str()
+        .expect("sha")
+        .to_string();
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(
+        other.join("plugin.json"),
+        json.replace(&sha, &"0".repeat(64)),
+    )
+    .expect("write");
+    std::fs::copy(
+        plugin_dir.join("plugin.safetensors"),
+        other.join("plugin.safetensors"),
+    )
+    .expect("copy");
+    assert!(
+        fails(&["readout", "--latent", s(&side), "--plugin", s(&other)])
+            .contains("another generator")
+    );
+}
+
+#[test]
+fn bad_inputs_fail_with_one_line_naming_the_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let missing = tmp.path().join("nope.npy");
+    assert!(
+        fails(&[
+            "edit",
+            "--latent",
+            s(&missing),
+            "--out",
+            s(&tmp.path().join("o.png"))
+        ])
+        .contains("nope.npy")
+    );
+    let wrong = tmp.path().join("wrong.npy");
+    std::fs::write(&wrong, npy::encode(&[3, 7], &[0.0; 21])).expect("write");
+    let e = fails(&[
+        "edit",
+        "--latent",
+        s(&wrong),
+        "--out",
+        s(&tmp.path().join("o.png")),
+    ]);
+    assert!(e.contains("wrong.npy") && e.contains("[3, 7]"), "{e}");
+    let nan = tmp.path().join("nan.npy");
+    let mut v = vec![0.0f32; 100];
+    v[5] = f32::NAN;
+    std::fs::write(&nan, npy::encode(&[100], &v)).expect("write");
+    assert!(
+        fails(&[
+            "edit",
+            "--latent",
+            s(&nan),
+            "--out",
+            s(&tmp.path().join("o.png"))
+        ])
+        .contains("non-finite")
+    );
+    let junk = tmp.path().join("junk.tar");
+    std::fs::write(&junk, b"definitely not a zip").expect("write");
+    assert!(
+        fails(&["import-torch", s(&junk), "--out", s(&tmp.path().join("m"))]).contains("junk.tar")
+    );
+    assert!(
+        fails(&[
+            "sample",
+            "-n",
+            "1",
+            "--model",
+            s(tmp.path()),
+            "--out",
+            s(&tmp.path().join("x"))
+        ])
+        .contains("manifest.json")
+    );
+    assert!(
+        fails(&[
+            "sample",
+            "-n",
+            "1",
+            "--device",
+            "tpu",
+            "--out",
+            s(&tmp.path().join("x"))
+        ])
+        .contains("--device")
+    );
+    assert!(
+        fails(&[
+            "sample",
+            "-n",
+            "1",
+            "--set",
+            "smile=1",
+            "--out",
+            s(&tmp.path().join("x"))
+        ])
+        .contains("plugin")
+    );
+    // Nothing half-written was left behind by the failures.
+    assert!(!tmp.path().join("o.png").exists());
+    assert!(std::fs::read_dir(tmp.path()).expect("dir").all(|e| {
+        !e.expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".plugen-")
+    }));
+}
