@@ -8,25 +8,33 @@ use std::sync::atomic::AtomicBool;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::attributes::parse_assignment;
-use crate::dataset::{self, SampleRequest};
-use crate::device::DeviceChoice;
-use crate::error::{Error, Result};
-use crate::formats::labels;
-use crate::formats::latents::{self, Latents};
-use crate::formats::sidecar::{self, Sidecar};
-use crate::fsutil::{self, Overwrite};
-use crate::imaging;
-use crate::model::{Model, PluginChoice};
-use crate::session::EditSession;
-use crate::train::{self, AttributeMeta, TrainConfig};
+use plugen_core::attributes::parse_assignment;
+use plugen_core::dataset::{self, SampleRequest};
+use plugen_core::device::DeviceChoice;
+use plugen_core::error::{Error, Result};
+use plugen_core::formats::labels;
+use plugen_core::formats::latents::{self, Latents};
+use plugen_core::formats::sidecar::{self, Sidecar};
+use plugen_core::fsutil::{self, Overwrite};
+use plugen_core::imaging;
+use plugen_core::model::{Model, PluginChoice};
+use plugen_core::session::EditSession;
+use plugen_core::train::{self, AttributeMeta, TrainConfig};
 
 /// Attribute-conditioned face generation with PluGeN plugins.
+///
+/// Without a subcommand, opens the editor.
 #[derive(Parser, Debug)]
 #[command(name = "plugen", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Editor: model folder (default: $PLUGEN_MODEL or the bundled models/dcgan-digiface64).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// Editor: plugin to open (plugin.json or its folder; default: the model's own).
+    #[arg(long)]
+    plugin: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -195,7 +203,10 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return crate::gui::run(cli.model, cli.plugin);
+    };
+    match command {
         Command::Sample {
             model,
             plugin,
@@ -361,7 +372,7 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(h) = hidden {
                 config.flow.hidden = h;
             }
-            if out.join(crate::plugin::MANIFEST_FILE).exists() {
+            if out.join(plugen_core::plugin::MANIFEST_FILE).exists() {
                 return Err(Error::format(
                     &out,
                     "already holds a plugin.json; choose another --out",
@@ -449,8 +460,13 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 Overwrite::Never
             };
-            let m =
-                crate::import::import_torch(&checkpoint, key.as_deref(), &out, &name, overwrite)?;
+            let m = plugen_core::import::import_torch(
+                &checkpoint,
+                key.as_deref(),
+                &out,
+                &name,
+                overwrite,
+            )?;
             println!(
                 "imported {:?}: channels {:?}, {}×{} images, sha256 {}",
                 m.name,

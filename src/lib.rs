@@ -1,30 +1,5 @@
-//! plugen: attribute-conditioned face generation with PluGeN plugins.
-//!
-//! A frozen generator ([`generator`]) turns latents into faces. A plugin
-//! ([`plugin`], a NICE [`flow`]) maps latents to a space whose first K
-//! coordinates are attributes ([`attributes`], [`prior`]); it is trained on
-//! (latent, label) pairs ([`train`]). Conditional sampling sets those
-//! coordinates and runs the flow backwards ([`dataset`]); editing runs it
-//! forwards, changes them and goes back ([`session`]). [`model`] ties a
-//! generator and a plugin together for the front ends ([`cli`], the GUI).
+//! plugen: the editor (GUI) and the command line, thin front ends over
+//! [`plugen_core`], which does the math.
 
-pub mod attributes;
-pub mod bundle;
 pub mod cli;
-pub mod dataset;
-pub mod device;
-pub mod error;
-pub mod flow;
-pub mod formats;
-pub mod fsutil;
-pub mod generator;
-pub mod imaging;
-pub mod import;
-pub mod model;
-pub mod plugin;
-pub mod prior;
-pub mod rng;
-pub mod session;
-pub mod train;
-
-pub use error::{Error, Result};
+pub mod gui;

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use plugen::formats::latents::{self, Latents};
-use plugen::formats::npy;
-use plugen::fsutil::Overwrite;
-use plugen::rng::SeededRng;
+use plugen_core::formats::latents::{self, Latents};
+use plugen_core::formats::npy;
+use plugen_core::fsutil::Overwrite;
+use plugen_core::rng::SeededRng;
 
 fn plugen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_plugen"))

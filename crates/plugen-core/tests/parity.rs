@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use plugen::bundle::{Bundle, default_model_dir};
-use plugen::formats::npy;
+use plugen_core::bundle::{Bundle, default_model_dir};
+use plugen_core::formats::npy;
 
 fn fixture(name: &str) -> npy::NpyArray {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,7 +16,7 @@ fn fixture(name: &str) -> npy::NpyArray {
 }
 
 #[test]
-fn generator_matches_numpy_reference() -> plugen::Result<()> {
+fn generator_matches_numpy_reference() -> plugen_core::Result<()> {
     let bundle = Bundle::open(&default_model_dir())?;
     let generator = bundle.load_generator(&Device::Cpu)?;
     let z = fixture("parity_latents.npy");

@@ -268,33 +268,21 @@ impl Plugin {
             .collect()
     }
 
-    /// Samples one flow code: requested attributes (flow units) are set, the
-    /// others drawn from the prior, and the free coordinates from N(0, T²).
+    /// Samples one flow code: see [`sample_code`].
     pub fn sample_code(
         &self,
         requested: &[Option<f32>],
         temperature: f32,
         rng: &mut SeededRng,
     ) -> Vec<f32> {
-        let mut code = rng.normal_vec(self.manifest.flow.dim);
-        let k = self.attributes().len();
-        for v in &mut code[k..] {
-            *v *= temperature;
-        }
-        let sigma = self.manifest.prior_sigma;
-        for (j, a) in self.attributes().iter().enumerate() {
-            let noise = code[j];
-            let u = rng.uniform();
-            code[j] = match (requested.get(j).copied().flatten(), a.kind) {
-                (Some(v), _) => v,
-                (None, AttributeKind::Binary) => {
-                    let mean = if u < a.positive_rate { 1.0 } else { -1.0 };
-                    mean + sigma * noise
-                }
-                (None, AttributeKind::Continuous) => a.prior_mean + a.prior_std * noise,
-            };
-        }
-        code
+        sample_code(
+            self.attributes(),
+            self.manifest.prior_sigma,
+            self.manifest.flow.dim,
+            requested,
+            temperature,
+            rng,
+        )
     }
 
     /// Sets attributes of one latent: forward flow, replace coordinates, inverse.
@@ -309,6 +297,39 @@ impl Plugin {
         }
         Ok(self.decode(&Latents::new(code.len(), code)?)?.data)
     }
+}
+
+/// Samples one flow code of `dim` numbers: requested attributes (flow units)
+/// are set, the others drawn from the prior (binary: a class by its frequency,
+/// then N(±1, σ²); continuous: N(mean, std²) of the labels), and the free
+/// coordinates from N(0, T²). The draws do not depend on what is requested, so
+/// the same seed keeps the same identity whatever the attributes.
+pub fn sample_code(
+    attributes: &[Attribute],
+    prior_sigma: f32,
+    dim: usize,
+    requested: &[Option<f32>],
+    temperature: f32,
+    rng: &mut SeededRng,
+) -> Vec<f32> {
+    let mut code = rng.normal_vec(dim);
+    let k = attributes.len().min(dim);
+    for v in &mut code[k..] {
+        *v *= temperature;
+    }
+    for (j, a) in attributes.iter().take(k).enumerate() {
+        let noise = code[j];
+        let u = rng.uniform();
+        code[j] = match (requested.get(j).copied().flatten(), a.kind) {
+            (Some(v), _) => v,
+            (None, AttributeKind::Binary) => {
+                let mean = if u < a.positive_rate { 1.0 } else { -1.0 };
+                mean + prior_sigma * noise
+            }
+            (None, AttributeKind::Continuous) => a.prior_mean + a.prior_std * noise,
+        };
+    }
+    code
 }
 
 fn short(sha: &str) -> &str {

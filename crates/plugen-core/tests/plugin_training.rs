@@ -6,16 +6,16 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use plugen::flow::{Flow, FlowConfig};
-use plugen::formats::labels::LabelTable;
-use plugen::formats::latents::Latents;
-use plugen::rng::SeededRng;
-use plugen::train::{self, TrainConfig};
+use plugen_core::flow::{Flow, FlowConfig};
+use plugen_core::formats::labels::LabelTable;
+use plugen_core::formats::latents::Latents;
+use plugen_core::rng::SeededRng;
+use plugen_core::train::{self, TrainConfig};
 
 const DIM: usize = 100;
 
 #[test]
-fn inverse_undoes_forward_on_10000_latents() -> plugen::Result<()> {
+fn inverse_undoes_forward_on_10000_latents() -> plugen_core::Result<()> {
     let dev = Device::Cpu;
     let varmap = VarMap::new(); // candle's random init: the couplings are far from the identity
     let flow = Flow::new(
@@ -90,7 +90,7 @@ fn spearman(x: &[f32], y: &[f32]) -> f32 {
 }
 
 #[test]
-fn trained_plugin_controls_synthetic_attributes() -> plugen::Result<()> {
+fn trained_plugin_controls_synthetic_attributes() -> plugen_core::Result<()> {
     let dev = Device::Cpu;
     let (latents, labels) = synthetic(8000, 11);
     let mut config = TrainConfig::default_for(DIM);

@@ -1,0 +1,484 @@
+//! The editor application: owns the state, the worker and the textures, and
+//! lays out the panels (menu bar, controls, face, strips, status bar).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use egui::{ColorImage, Key, KeyboardShortcut, Modifiers, TextureHandle, TextureOptions};
+use plugen_core::error::Result;
+use plugen_core::model::{Model, PluginChoice};
+use serde::{Deserialize, Serialize};
+
+use super::state::{EditorState, Face, Projection};
+use super::worker::{self, Job, Reply, Worker};
+use super::{controls, face_view, menu, strips};
+
+/// Settings kept between runs (eframe storage).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Folder of the last export.
+    pub export_dir: Option<PathBuf>,
+    /// Folder of the last opened file.
+    pub open_dir: Option<PathBuf>,
+    /// PNG upscaling on export.
+    pub export_scale: u32,
+    /// Smooth (linear) instead of crisp (nearest) display scaling.
+    pub smooth: bool,
+    /// Dark theme.
+    pub dark: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            export_dir: None,
+            open_dir: None,
+            export_scale: 4,
+            smooth: false,
+            dark: true,
+        }
+    }
+}
+
+/// Keyboard shortcuts, listed in Help.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("R", "New face (new seed)"),
+    ("T", "Add the face to the tray"),
+    ("Ctrl+O", "Open a latent, sidecar or image"),
+    ("Ctrl+S", "Export the tray"),
+    ("Ctrl+Z", "Undo"),
+    ("Ctrl+Shift+Z", "Redo"),
+];
+
+/// A file dialog's answer, from its own thread.
+pub enum Picked {
+    /// A file to open (latent or image).
+    Open(PathBuf),
+    /// A plugin to load.
+    Plugin(PathBuf),
+    /// A folder to export into.
+    ExportDir(PathBuf),
+}
+
+/// The editor.
+pub struct EditorApp {
+    /// Everything the user sees and changes.
+    pub state: EditorState,
+    /// Persistent settings.
+    pub settings: Settings,
+    worker: Worker,
+    pub(super) face_texture: Option<(u64, TextureHandle)>,
+    pub(super) target_texture: Option<TextureHandle>,
+    pub(super) thumbs: Vec<TextureHandle>,
+    pub(super) tray_thumbs: Vec<TextureHandle>,
+    strips_rev: Option<u64>,
+    picked_tx: Sender<Picked>,
+    picked_rx: Receiver<Picked>,
+    title: String,
+    /// Duration of the last UI frame, seconds.
+    pub frame_dt: f32,
+    started: std::time::Instant,
+    first_face_logged: bool,
+}
+
+impl EditorApp {
+    /// Loads the model (and its plugin, or `plugin`) and starts the worker;
+    /// `wake` is called from the worker when a result is ready (eframe passes a
+    /// repaint request).
+    pub fn new(
+        model_dir: Option<&Path>,
+        plugin: Option<&Path>,
+        settings: Settings,
+        wake: impl Fn() + Send + 'static,
+    ) -> Result<Self> {
+        let choice = match plugin {
+            Some(p) => PluginChoice::Path(p),
+            None => PluginChoice::BundleDefault,
+        };
+        let model = Model::load(model_dir, choice, plugen_core::device::DeviceChoice::Auto)?;
+        let name = model.bundle().manifest().name.clone();
+        let info = worker::plugin_info(&model);
+        let dim = model.latent_dim();
+        let worker = Worker::start(model, wake);
+        let (state, first) = EditorState::new(name, dim, info, 0);
+        worker.send(first);
+        let (picked_tx, picked_rx) = channel();
+        Ok(Self {
+            state,
+            settings,
+            worker,
+            face_texture: None,
+            target_texture: None,
+            thumbs: Vec::new(),
+            tray_thumbs: Vec::new(),
+            strips_rev: None,
+            picked_tx,
+            picked_rx,
+            title: String::new(),
+            frame_dt: 0.0,
+            started: std::time::Instant::now(),
+            first_face_logged: false,
+        })
+    }
+
+    /// Sends a job to the worker.
+    pub fn send(&self, job: Job) {
+        self.worker.send(job);
+    }
+
+    /// Sends an optional job.
+    pub fn send_opt(&self, job: Option<Job>) {
+        if let Some(job) = job {
+            self.worker.send(job);
+        }
+    }
+
+    /// Opens a file: latents and sidecars load, images are projected.
+    pub fn open_path(&mut self, path: PathBuf) {
+        self.settings.open_dir = path.parent().map(Path::to_path_buf);
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        self.state.busy += 1;
+        if matches!(ext.as_str(), "png" | "jpg" | "jpeg") {
+            let cancel = Arc::new(AtomicBool::new(false));
+            self.state.projection = Some(Projection {
+                source: path.clone(),
+                step: 0,
+                steps: 1,
+                loss: f32::NAN,
+                cancel: cancel.clone(),
+            });
+            self.send(Job::Project {
+                path,
+                seed: 0,
+                cancel,
+            });
+        } else {
+            self.send(Job::LoadLatent(path));
+        }
+    }
+
+    /// Loads another plugin.
+    pub fn open_plugin(&mut self, path: PathBuf) {
+        self.state.busy += 1;
+        let current = self.state.face.as_ref().map(|f| f.latent.clone());
+        self.send(Job::LoadPlugin { path, current });
+    }
+
+    /// Exports the tray into `dir` (remembered for next time).
+    pub fn export_to(&mut self, dir: PathBuf) {
+        self.settings.export_dir = Some(dir.clone());
+        let job = self.state.export(dir, self.settings.export_scale);
+        self.send_opt(job);
+    }
+
+    /// Shows a native file dialog on its own thread; its answer arrives as [`Picked`].
+    pub fn pick(&self, what: &'static str) {
+        let tx = self.picked_tx.clone();
+        let open_dir = self.settings.open_dir.clone();
+        let export_dir = self.settings.export_dir.clone();
+        std::thread::spawn(move || {
+            let dialog = rfd::FileDialog::new();
+            let picked = match what {
+                "open" => dialog
+                    .set_directory(open_dir.unwrap_or_default())
+                    .add_filter(
+                        "Latents, sidecars and images",
+                        &["npy", "safetensors", "json", "png", "jpg", "jpeg"],
+                    )
+                    .pick_file()
+                    .map(Picked::Open),
+                "plugin" => dialog
+                    .set_directory(open_dir.unwrap_or_default())
+                    .add_filter("plugin.json", &["json"])
+                    .pick_file()
+                    .map(Picked::Plugin),
+                _ => dialog
+                    .set_directory(export_dir.unwrap_or_default())
+                    .pick_folder()
+                    .map(Picked::ExportDir),
+            };
+            if let Some(p) = picked {
+                let _ = tx.send(p);
+            }
+        });
+    }
+
+    /// Applies worker replies and dialog answers.
+    pub fn poll(&mut self) {
+        for reply in self.worker.poll() {
+            self.apply(reply);
+        }
+        while let Ok(picked) = self.picked_rx.try_recv() {
+            match picked {
+                Picked::Open(p) => self.open_path(p),
+                Picked::Plugin(p) => self.open_plugin(p),
+                Picked::ExportDir(d) => self.export_to(d),
+            }
+        }
+    }
+
+    fn apply(&mut self, reply: Reply) {
+        let s = &mut self.state;
+        match reply {
+            Reply::Rendered {
+                seq,
+                latent,
+                image,
+                readout,
+                ms,
+            } => {
+                s.rendered(
+                    Face {
+                        latent,
+                        image,
+                        readout,
+                        seq,
+                    },
+                    ms,
+                );
+            }
+            Reply::Loaded {
+                source,
+                latent,
+                code,
+                target,
+            } => {
+                s.busy = s.busy.saturating_sub(1);
+                s.projection = None;
+                s.error = None;
+                s.notice = Some(format!("Loaded {}", source.display()));
+                let job = s.loaded(latent, code, target);
+                self.send(job);
+            }
+            Reply::Progress { step, steps, loss } => {
+                if let Some(p) = &mut s.projection {
+                    p.step = step;
+                    p.steps = steps;
+                    p.loss = loss;
+                }
+            }
+            Reply::PluginLoaded { info, code } => {
+                s.busy = s.busy.saturating_sub(1);
+                s.error = None;
+                s.notice = Some(format!("Plugin {} loaded", info.path.display()));
+                let job = s.plugin_loaded(info, code);
+                self.send(job);
+            }
+            Reply::Exported { files } => {
+                s.busy = s.busy.saturating_sub(1);
+                s.notice = Some(format!(
+                    "Exported {} faces to {}",
+                    files.len() / 2,
+                    self.settings
+                        .export_dir
+                        .as_deref()
+                        .unwrap_or(Path::new("."))
+                        .display()
+                ));
+                s.exported();
+            }
+            Reply::Failed {
+                render_seq,
+                message,
+            } => {
+                if let Some(seq) = render_seq {
+                    // Keep the last good face; mark the request as answered.
+                    if let Some(f) = &mut s.face {
+                        f.seq = f.seq.max(seq);
+                    }
+                } else {
+                    s.busy = s.busy.saturating_sub(1);
+                    s.projection = None;
+                }
+                s.error = Some(message);
+            }
+        }
+    }
+
+    /// The window title: "plugen — model (plugin)".
+    pub fn title(&self) -> String {
+        let plugin = self.state.plugin.as_ref().and_then(|p| {
+            p.path
+                .parent()
+                .and_then(|d| d.file_name())
+                .map(|f| f.to_string_lossy().into_owned())
+        });
+        match plugin {
+            Some(p) => format!("plugen — {} — plugin {p}", self.state.model_name),
+            None => format!("plugen — {}", self.state.model_name),
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let typing = ctx.memory(|m| m.focused().is_some());
+        let (redo, undo, open, export) = ctx.input_mut(|i| {
+            (
+                i.consume_shortcut(&KeyboardShortcut::new(
+                    Modifiers::COMMAND | Modifiers::SHIFT,
+                    Key::Z,
+                )),
+                i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)),
+                i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::O)),
+                i.consume_shortcut(&KeyboardShortcut::new(Modifiers::COMMAND, Key::S)),
+            )
+        });
+        let (new_face, tray) = if typing {
+            (false, false)
+        } else {
+            ctx.input_mut(|i| {
+                (
+                    i.consume_key(Modifiers::NONE, Key::R),
+                    i.consume_key(Modifiers::NONE, Key::T),
+                )
+            })
+        };
+        if redo {
+            let job = self.state.redo();
+            self.send_opt(job);
+        }
+        if undo {
+            let job = self.state.undo();
+            self.send_opt(job);
+        }
+        if open {
+            self.pick("open");
+        }
+        if export {
+            self.pick("export");
+        }
+        if new_face {
+            let job = self.state.new_face(self.state.next_seed());
+            self.send(job);
+        }
+        if tray {
+            self.state.add_to_tray();
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if let Some(p) = dropped.into_iter().next() {
+            self.open_path(p);
+        }
+    }
+
+    /// Keeps textures in step with the state.
+    fn sync_textures(&mut self, ctx: &egui::Context) {
+        let options = if self.settings.smooth {
+            TextureOptions::LINEAR
+        } else {
+            TextureOptions::NEAREST
+        };
+        if let Some(face) = &self.state.face {
+            let stale = self
+                .face_texture
+                .as_ref()
+                .is_none_or(|(seq, _)| *seq != face.seq);
+            if stale {
+                let img = to_color_image(&face.image);
+                match &mut self.face_texture {
+                    Some((seq, tex)) => {
+                        tex.set(img, options);
+                        *seq = face.seq;
+                    }
+                    None => {
+                        self.face_texture = Some((face.seq, ctx.load_texture("face", img, options)))
+                    }
+                }
+                if !self.first_face_logged && std::env::var_os("PLUGEN_SMOKE_LOG").is_some() {
+                    self.first_face_logged = true;
+                    eprintln!(
+                        "plugen: first face shown after {} ms",
+                        self.started.elapsed().as_millis()
+                    );
+                }
+            }
+        }
+        self.target_texture = self.state.target.as_ref().map(|t| {
+            self.target_texture
+                .take()
+                .unwrap_or_else(|| ctx.load_texture("target", to_color_image(t), options))
+        });
+        if self.strips_rev != Some(self.state.strips_rev) {
+            self.strips_rev = Some(self.state.strips_rev);
+            let tex = |name: String, img: &image::RgbImage| {
+                ctx.load_texture(name, to_color_image(img), options)
+            };
+            self.thumbs = self
+                .state
+                .recent
+                .iter()
+                .enumerate()
+                .map(|(i, (_, img))| tex(format!("recent-{i}"), img))
+                .collect();
+            self.tray_thumbs = self
+                .state
+                .tray
+                .iter()
+                .enumerate()
+                .map(|(i, item)| tex(format!("tray-{i}"), &item.image))
+                .collect();
+        }
+    }
+
+    /// Draws the whole window: used by eframe and by the tests.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.frame_dt = ctx.input(|i| i.unstable_dt);
+        let theme = if self.settings.dark {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        };
+        if ctx.theme() != theme {
+            ctx.set_theme(theme);
+        }
+        self.poll();
+        self.shortcuts(&ctx);
+        self.sync_textures(&ctx);
+        let title = self.title();
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+        egui::Panel::top("menu").show(ui, |ui| menu::show(ui, self));
+        egui::Panel::bottom("status").show(ui, |ui| strips::status_bar(ui, self));
+        egui::Panel::bottom("strips")
+            .resizable(false)
+            .show(ui, |ui| strips::show(ui, self));
+        egui::Panel::left("controls")
+            .resizable(true)
+            .default_size(360.0)
+            .show(ui, |ui| controls::show(ui, self));
+        egui::CentralPanel::default_margins().show(ui, |ui| face_view::show(ui, self));
+        if !self.state.idle() {
+            ctx.request_repaint_after(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// An RGB image as egui pixels.
+pub fn to_color_image(img: &image::RgbImage) -> ColorImage {
+    ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
+}
+
+impl eframe::App for EditorApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        EditorApp::ui(self, ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}

@@ -1,0 +1,69 @@
+//! The menu bar: File, Edit, View, Help.
+
+use super::app::{EditorApp, SHORTCUTS};
+
+/// Draws the menu bar.
+pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            if ui.button("Open latent or image…  (Ctrl+O)").clicked() {
+                app.pick("open");
+                ui.close();
+            }
+            if ui.button("Open plugin…").clicked() {
+                app.pick("plugin");
+                ui.close();
+            }
+            if ui.button("Export tray…  (Ctrl+S)").clicked() {
+                app.pick("export");
+                ui.close();
+            }
+            ui.separator();
+            if ui.button("Quit").clicked() {
+                ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        });
+        ui.menu_button("Edit", |ui| {
+            if ui.button("Undo  (Ctrl+Z)").clicked() {
+                let job = app.state.undo();
+                app.send_opt(job);
+                ui.close();
+            }
+            if ui.button("Redo  (Ctrl+Shift+Z)").clicked() {
+                let job = app.state.redo();
+                app.send_opt(job);
+                ui.close();
+            }
+            if ui.button("New face  (R)").clicked() {
+                let job = app.state.new_face(app.state.next_seed());
+                app.send(job);
+                ui.close();
+            }
+            if ui.button("Add to tray  (T)").clicked() {
+                app.state.add_to_tray();
+                ui.close();
+            }
+        });
+        ui.menu_button("View", |ui| {
+            ui.checkbox(&mut app.settings.smooth, "Smooth scaling");
+            ui.horizontal(|ui| {
+                ui.label("Export scale");
+                ui.add(egui::Slider::new(&mut app.settings.export_scale, 1..=plugen_core::imaging::MAX_SCALE).text("x"));
+            });
+            ui.checkbox(&mut app.settings.dark, "Dark theme");
+        });
+        ui.menu_button("Help", |ui| {
+            ui.strong("Keyboard shortcuts");
+            egui::Grid::new("shortcuts").show(ui, |ui| {
+                for (key, what) in SHORTCUTS {
+                    ui.monospace(*key);
+                    ui.label(*what);
+                    ui.end_row();
+                }
+            });
+            ui.separator();
+            ui.label("Drag a slider to set an attribute; drop a latent (.npy, .safetensors, sidecar .json) or an image onto the window to edit it.");
+            ui.label(format!("plugen {}", env!("CARGO_PKG_VERSION")));
+        });
+    });
+}

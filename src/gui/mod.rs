@@ -1,0 +1,57 @@
+//! The editor: an eframe/egui window over [`plugen_core`]. The face is computed
+//! on a worker thread ([`worker`]); the state and its changes ([`state`]) are
+//! kept apart from drawing ([`app`] and its panels).
+
+pub mod app;
+mod controls;
+mod face_view;
+mod menu;
+pub mod state;
+mod strips;
+pub mod worker;
+
+use std::path::PathBuf;
+
+pub use app::{EditorApp, Settings};
+
+/// Opens the editor window on the model in `model_dir` (default: the bundled one).
+pub fn run(model_dir: Option<PathBuf>, plugin: Option<PathBuf>) -> plugen_core::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("plugen")
+            .with_inner_size([1100.0, 760.0])
+            .with_min_inner_size([640.0, 480.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    let mut failure = None;
+    let result = eframe::run_native(
+        "plugen",
+        options,
+        Box::new(|cc| {
+            let settings: Settings = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+                .unwrap_or_default();
+            let ctx = cc.egui_ctx.clone();
+            match EditorApp::new(
+                model_dir.as_deref(),
+                plugin.as_deref(),
+                settings,
+                move || ctx.request_repaint(),
+            ) {
+                Ok(app) => Ok(Box::new(app) as Box<dyn eframe::App>),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    Err(Box::<dyn std::error::Error + Send + Sync>::from(
+                        e.to_string(),
+                    ))
+                }
+            }
+        }),
+    );
+    if let Some(msg) = failure {
+        return Err(plugen_core::Error::invalid(msg));
+    }
+    result.map_err(|e| plugen_core::Error::invalid(format!("cannot open the editor window: {e}")))
+}

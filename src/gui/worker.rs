@@ -1,0 +1,338 @@
+//! The compute worker: owns the model on its own thread so the UI never waits
+//! for the generator, the flow, file reading or image projection.
+//!
+//! The UI sends [`Job`]s and polls [`Reply`]s once per frame. Render requests
+//! are coalesced: of several waiting renders only the newest is computed, so a
+//! dragged slider never builds a backlog.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Instant;
+
+use image::RgbImage;
+use plugen_core::attributes::Attribute;
+use plugen_core::error::{Error, Result};
+use plugen_core::formats::latents::{self, Latents};
+use plugen_core::formats::sidecar::{self, Sidecar};
+use plugen_core::fsutil::Overwrite;
+use plugen_core::imaging;
+use plugen_core::model::Model;
+use plugen_core::projection::{self, ProjectionConfig};
+
+/// What the UI needs to know about a loaded plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginInfo {
+    /// Where its plugin.json is.
+    pub path: PathBuf,
+    /// Its attributes, in flow order.
+    pub attributes: Vec<Attribute>,
+    /// SHA-256 of its weights.
+    pub weights_sha256: String,
+    /// Class σ at the end of training.
+    pub prior_sigma: f32,
+}
+
+impl PluginInfo {
+    fn of(model: &Model) -> Option<Self> {
+        model.plugin().map(|p| Self {
+            path: p.path().to_path_buf(),
+            attributes: p.attributes().to_vec(),
+            weights_sha256: p.weights_sha256().to_string(),
+            prior_sigma: p.manifest().prior_sigma,
+        })
+    }
+}
+
+/// A face to export: everything its sidecar records.
+#[derive(Debug, Clone)]
+pub struct ExportItem {
+    /// The generator latent.
+    pub latent: Vec<f32>,
+    /// The rendered face.
+    pub image: RgbImage,
+    /// Seed of the identity (None for loaded or projected faces).
+    pub seed: Option<u64>,
+    /// Temperature of the free coordinates.
+    pub temperature: f32,
+    /// Attribute values set on the sliders (user units).
+    pub requested: Vec<(String, f32)>,
+    /// Plugin readout of the latent.
+    pub readout: Vec<(String, f32)>,
+}
+
+/// Work for the worker.
+pub enum Job {
+    /// Decode a face. With a plugin, `code` is a flow code; without, a latent.
+    /// `exact` (a latent) is decoded as-is instead, when the face is one loaded unchanged.
+    Render {
+        /// Request number; replies carry it back.
+        seq: u64,
+        /// Flow code (or latent without a plugin).
+        code: Vec<f32>,
+        /// A latent to decode verbatim.
+        exact: Option<Vec<f32>>,
+    },
+    /// Read a latent file (.npy, .safetensors, sidecar .json).
+    LoadLatent(PathBuf),
+    /// Project an image file into the latent space.
+    Project {
+        /// The PNG/JPEG.
+        path: PathBuf,
+        /// Seed of the starting latent.
+        seed: u64,
+        /// Set to stop early.
+        cancel: Arc<AtomicBool>,
+    },
+    /// Load another plugin; `current` is re-encoded with it.
+    LoadPlugin {
+        /// plugin.json or its folder.
+        path: PathBuf,
+        /// The face shown now.
+        current: Option<Vec<f32>>,
+    },
+    /// Write faces as PNG + sidecar into a folder, never overwriting.
+    Export {
+        /// Target folder.
+        dir: PathBuf,
+        /// The faces.
+        items: Vec<ExportItem>,
+        /// PNG upscaling.
+        scale: u32,
+    },
+}
+
+/// Results for the UI.
+pub enum Reply {
+    /// A decoded face.
+    Rendered {
+        /// The request it answers.
+        seq: u64,
+        /// Its latent.
+        latent: Vec<f32>,
+        /// The image.
+        image: RgbImage,
+        /// Plugin readout of the latent (user units).
+        readout: Vec<f32>,
+        /// Compute time in milliseconds.
+        ms: f32,
+    },
+    /// A latent read from a file or found by projection.
+    Loaded {
+        /// Where it came from.
+        source: PathBuf,
+        /// The latent.
+        latent: Vec<f32>,
+        /// Its flow code (equal to the latent without a plugin).
+        code: Vec<f32>,
+        /// For a projection: the target image.
+        target: Option<RgbImage>,
+    },
+    /// Projection progress.
+    Progress {
+        /// Steps done.
+        step: usize,
+        /// Steps in all.
+        steps: usize,
+        /// Current pixel MSE.
+        loss: f32,
+    },
+    /// A new plugin is active.
+    PluginLoaded {
+        /// Its description.
+        info: PluginInfo,
+        /// The current face's code under it.
+        code: Option<Vec<f32>>,
+    },
+    /// Export finished.
+    Exported {
+        /// Files written.
+        files: Vec<PathBuf>,
+    },
+    /// Something failed; the UI keeps its state.
+    Failed {
+        /// The render request that failed, if it was a render.
+        render_seq: Option<u64>,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Handle to the worker thread.
+pub struct Worker {
+    jobs: Sender<Job>,
+    replies: Receiver<Reply>,
+}
+
+impl Worker {
+    /// Starts the worker with `model`; `wake` is called after every reply
+    /// (the GUI passes a repaint request).
+    pub fn start(model: Model, wake: impl Fn() + Send + 'static) -> Self {
+        let (jobs, job_rx) = channel::<Job>();
+        let (reply_tx, replies) = channel::<Reply>();
+        std::thread::Builder::new()
+            .name("plugen-worker".into())
+            .spawn(move || run(model, job_rx, reply_tx, wake))
+            .map(|_| ())
+            .unwrap_or_else(|e| eprintln!("plugen: cannot start the compute thread: {e}"));
+        Self { jobs, replies }
+    }
+
+    /// Queues a job.
+    pub fn send(&self, job: Job) {
+        // The worker only stops when this handle is dropped.
+        let _ = self.jobs.send(job);
+    }
+
+    /// Replies ready now.
+    pub fn poll(&self) -> Vec<Reply> {
+        self.replies.try_iter().collect()
+    }
+}
+
+/// Initial description of a model's plugin, for building the UI before the worker starts.
+pub fn plugin_info(model: &Model) -> Option<PluginInfo> {
+    PluginInfo::of(model)
+}
+
+fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: impl Fn()) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch: Vec<Job> = vec![first];
+        batch.extend(jobs.try_iter());
+        let last_render = batch.iter().rposition(|j| matches!(j, Job::Render { .. }));
+        for (i, job) in batch.into_iter().enumerate() {
+            if matches!(job, Job::Render { .. }) && Some(i) != last_render {
+                continue; // stale: a newer render is waiting
+            }
+            let render_seq = match &job {
+                Job::Render { seq, .. } => Some(*seq),
+                _ => None,
+            };
+            let reply =
+                handle(&mut model, job, &replies, &wake).unwrap_or_else(|e| Reply::Failed {
+                    render_seq,
+                    message: e.to_string(),
+                });
+            if replies.send(reply).is_err() {
+                return;
+            }
+            wake();
+        }
+    }
+}
+
+fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &dyn Fn()) -> Result<Reply> {
+    match job {
+        Job::Render { seq, code, exact } => {
+            let t = Instant::now();
+            let dim = model.latent_dim();
+            let latent = match (exact, model.plugin()) {
+                (Some(z), _) => Latents::new(dim, z)?,
+                (None, Some(p)) => p.decode(&Latents::new(dim, code)?)?,
+                (None, None) => Latents::new(dim, code)?,
+            };
+            let image = model.render(&latent)?.remove(0);
+            let readout = match model.plugin() {
+                Some(p) => p.readout(&latent)?.remove(0),
+                None => Vec::new(),
+            };
+            Ok(Reply::Rendered {
+                seq,
+                latent: latent.data,
+                image,
+                readout,
+                ms: t.elapsed().as_secs_f32() * 1000.0,
+            })
+        }
+        Job::LoadLatent(path) => {
+            let z = latents::read(&path, model.latent_dim())?;
+            let latent = z.row(0).to_vec();
+            Ok(Reply::Loaded {
+                code: encode(model, &latent)?,
+                source: path,
+                latent,
+                target: None,
+            })
+        }
+        Job::Project { path, seed, cancel } => {
+            let size = model.generator().config().image_size() as u32;
+            let target = projection::load_target(&path, size)?;
+            let config = ProjectionConfig {
+                seed,
+                ..Default::default()
+            };
+            let steps = config.steps;
+            let latent =
+                projection::project(model.generator(), &target, &config, &mut |step, loss| {
+                    if step % 5 == 0 || step == steps {
+                        let _ = replies.send(Reply::Progress { step, steps, loss });
+                        wake();
+                    }
+                    !cancel.load(Ordering::Relaxed)
+                })?;
+            Ok(Reply::Loaded {
+                code: encode(model, &latent)?,
+                source: path,
+                latent,
+                target: Some(target),
+            })
+        }
+        Job::LoadPlugin { path, current } => {
+            model.set_plugin(&path)?;
+            let code = current.map(|z| encode(model, &z)).transpose()?;
+            let info =
+                PluginInfo::of(model).ok_or_else(|| Error::invalid("plugin did not load"))?;
+            Ok(Reply::PluginLoaded { info, code })
+        }
+        Job::Export { dir, items, scale } => {
+            let mut files = Vec::new();
+            for item in items {
+                let (png, json) = export_one(model, &dir, &item, scale)?;
+                files.push(png);
+                files.push(json);
+            }
+            Ok(Reply::Exported { files })
+        }
+    }
+}
+
+fn encode(model: &Model, latent: &[f32]) -> Result<Vec<f32>> {
+    match model.plugin() {
+        Some(p) => Ok(p
+            .encode(&Latents::new(latent.len(), latent.to_vec())?)?
+            .data),
+        None => Ok(latent.to_vec()),
+    }
+}
+
+/// Writes `face-NNNN.png` + `face-NNNN.json` with the first free number.
+fn export_one(
+    model: &Model,
+    dir: &std::path::Path,
+    item: &ExportItem,
+    scale: u32,
+) -> Result<(PathBuf, PathBuf)> {
+    for n in 1..100_000 {
+        let png = dir.join(format!("face-{n:04}.png"));
+        let json = png.with_extension("json");
+        if png.exists() || json.exists() {
+            continue;
+        }
+        let mut s = Sidecar::new(item.latent.clone(), model.generator_sha256());
+        s.image = png.file_name().map(|f| f.to_string_lossy().into_owned());
+        s.seed = item.seed;
+        s.temperature = Some(item.temperature);
+        s.requested = item.requested.iter().cloned().collect();
+        s.readout = item.readout.iter().cloned().collect();
+        s.plugin_sha256 = model.plugin().map(|p| p.weights_sha256().to_string());
+        // Sidecar first: a PNG never appears without the data to reload it.
+        sidecar::write(&json, &s, Overwrite::Never)?;
+        if let Err(e) = imaging::save_png(&png, &item.image, scale, Overwrite::Never) {
+            let _ = std::fs::remove_file(&json);
+            return Err(e);
+        }
+        return Ok((png, json));
+    }
+    Err(Error::format(dir, "no free face-NNNN file name left"))
+}

@@ -1,0 +1,320 @@
+//! The editor, driven as a user drives it (egui_kittest): drag sliders, press
+//! keys, click buttons, open files; then check what the window shows.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use plugen::gui::{EditorApp, Settings};
+use plugen_core::bundle::{Bundle, default_model_dir};
+use plugen_core::formats::labels::LabelTable;
+use plugen_core::formats::latents::{self, Latents};
+use plugen_core::fsutil::Overwrite;
+use plugen_core::rng::SeededRng;
+use plugen_core::train::{self, AttributeMeta, TrainConfig};
+
+/// Trains a small plugin whose attribute `lefty` is known: latent[10] > 0.
+fn plugin_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("plugen-editor-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let n = 3000;
+        let mut rng = SeededRng::new(31, 0);
+        let z = Latents::new(100, rng.normal_vec(n * 100)).expect("rows");
+        let rows = (0..n)
+            .map(|i| {
+                vec![
+                    Some((z.row(i)[10] > 0.0) as u8 as f32),
+                    Some(z.row(i)[70] * 10.0 + 50.0),
+                ]
+            })
+            .collect();
+        let labels = LabelTable {
+            names: vec!["lefty".into(), "tone".into()],
+            rows,
+        };
+        let mut meta = HashMap::new();
+        meta.insert(
+            "lefty".to_string(),
+            AttributeMeta {
+                display_name: "Lefty".into(),
+                description: "latent[10] > 0 (a test attribute)".into(),
+                ends: Some(["right".into(), "left".into()]),
+                ..Default::default()
+            },
+        );
+        let mut config = TrainConfig::default_for(100);
+        config.epochs = 12;
+        config.flow.hidden = 64;
+        let sha = Bundle::open(&default_model_dir())
+            .expect("bundle")
+            .manifest()
+            .sha256
+            .clone();
+        let (trained, _) = train::train(
+            &z,
+            &labels,
+            &meta,
+            &config,
+            &sha,
+            &plugen_core::Device::Cpu,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .expect("training");
+        trained.save(&dir).expect("save");
+        dir
+    })
+    .clone()
+}
+
+fn harness(plugin: Option<&Path>) -> Harness<'static, EditorApp> {
+    let settings = Settings {
+        export_scale: 1,
+        ..Default::default()
+    };
+    let app = EditorApp::new(None, plugin, settings, || {}).expect("editor starts");
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 760.0))
+        .wgpu()
+        .build_ui_state(|ui, app: &mut EditorApp| app.ui(ui), app);
+    settle(&mut h);
+    h
+}
+
+/// Steps frames until the worker has answered everything.
+fn settle(h: &mut Harness<'static, EditorApp>) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if h.state().state.idle() {
+            h.step();
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "editor did not settle"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn face_pixels(h: &Harness<'static, EditorApp>) -> Vec<u8> {
+    h.state()
+        .state
+        .face
+        .as_ref()
+        .expect("a face")
+        .image
+        .as_raw()
+        .clone()
+}
+
+fn drag_slider(h: &mut Harness<'static, EditorApp>, label: &str, to_fraction: f32) {
+    let rect = h
+        .get_by_role_and_label(egui::accesskit::Role::Slider, label)
+        .rect();
+    let from = rect.center();
+    let to = egui::pos2(rect.left() + rect.width() * to_fraction, from.y);
+    h.hover_at(from);
+    h.step();
+    h.drag_at(from);
+    h.step();
+    for i in 1..=5 {
+        h.hover_at(from + (to - from) * (i as f32 / 5.0));
+        h.step();
+    }
+    h.drop_at(to);
+    h.step();
+}
+
+#[test]
+fn dragging_a_slider_changes_the_face_and_its_readout() {
+    let dir = plugin_dir();
+    let mut h = harness(Some(&dir));
+    let before = face_pixels(&h);
+    let k = 0; // lefty
+    let readout_before = h.state().state.face.as_ref().expect("face").readout[k];
+    drag_slider(&mut h, "Lefty", 0.95);
+    settle(&mut h);
+    let after = face_pixels(&h);
+    let readout_after = h.state().state.face.as_ref().expect("face").readout[k];
+    assert_ne!(before, after, "the face should change");
+    assert!(
+        readout_after > readout_before + 0.5,
+        "readout {readout_before} -> {readout_after}"
+    );
+    assert!(readout_after > 1.5);
+    // The latent really has the attribute now (ground truth of the test plugin).
+    assert!(h.state().state.face.as_ref().expect("face").latent[10] > 0.0);
+    // Dragging the other way moves it back down.
+    drag_slider(&mut h, "Lefty", 0.05);
+    settle(&mut h);
+    assert!(h.state().state.face.as_ref().expect("face").readout[k] < -1.5);
+    // The released drags are history steps: undo walks back through them.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    settle(&mut h);
+    let undone = h.state().state.face.as_ref().expect("face").readout[k];
+    assert!(
+        (undone - readout_after).abs() < 0.05,
+        "undo should return to {readout_after}, got {undone}"
+    );
+}
+
+#[test]
+fn new_face_then_undo_returns_the_previous_face() {
+    let mut h = harness(None);
+    let first = face_pixels(&h);
+    h.get_by_label("New face").click();
+    settle(&mut h);
+    let second = face_pixels(&h);
+    assert_ne!(first, second);
+    h.key_press(Key::R);
+    settle(&mut h);
+    assert_ne!(face_pixels(&h), second);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    settle(&mut h);
+    assert_eq!(face_pixels(&h), second);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    settle(&mut h);
+    assert_eq!(face_pixels(&h), first);
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    settle(&mut h);
+    assert_eq!(face_pixels(&h), second);
+    // The recent strip holds the settled faces to click back to.
+    assert!(h.state().state.recent.len() >= 3);
+}
+
+#[test]
+fn loaded_latent_matches_the_cli_render_and_corrupt_files_change_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let z = Latents::new(100, SeededRng::new(77, 0).normal_vec(100)).expect("latent");
+    let file = tmp.path().join("face.npy");
+    latents::write_npy(&file, &z, Overwrite::Never).expect("npy");
+    let png = tmp.path().join("cli.png");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_plugen"))
+        .args(["edit", "--latent"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&png)
+        .status()
+        .expect("plugen edit");
+    assert!(status.success());
+    let cli = image::open(&png).expect("png").to_rgb8();
+
+    let dir = plugin_dir();
+    let mut h = harness(Some(&dir));
+    h.state_mut().open_path(file.clone());
+    settle(&mut h);
+    let shown = face_pixels(&h);
+    let differing = shown
+        .iter()
+        .zip(cli.as_raw())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(
+        differing, 0,
+        "editor and CLI render the same latent differently in {differing} bytes"
+    );
+    assert!(
+        h.state().state.live.seed.is_none(),
+        "a loaded face has no seed"
+    );
+
+    // A corrupt file: an error is shown, the face stays.
+    let junk = tmp.path().join("junk.npy");
+    std::fs::write(&junk, b"\x93NUMPY garbage").expect("write");
+    h.state_mut().open_path(junk);
+    settle(&mut h);
+    let err = h.state().state.error.clone().expect("an error is shown");
+    assert!(err.contains("junk.npy"), "{err}");
+    assert!(
+        h.query_by_label_contains("junk.npy").is_some(),
+        "the error is visible in the window"
+    );
+    assert!(face_pixels(&h) == shown, "the face must not change");
+
+    // A plugin for another generator is refused, and the current one stays.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    let json = std::fs::read_to_string(dir.join("plugin.json")).expect("json");
+    let sha = Bundle::open(&default_model_dir())
+        .expect("bundle")
+        .manifest()
+        .sha256
+        .clone();
+    std::fs::write(
+        other.join("plugin.json"),
+        json.replace(&sha, &"1".repeat(64)),
+    )
+    .expect("write");
+    std::fs::copy(
+        dir.join("plugin.safetensors"),
+        other.join("plugin.safetensors"),
+    )
+    .expect("copy");
+    h.state_mut().open_plugin(other);
+    settle(&mut h);
+    assert!(
+        h.state()
+            .state
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("another generator"))
+    );
+    assert_eq!(h.state().state.attributes().len(), 2);
+}
+
+#[test]
+fn export_writes_files_that_reload_to_the_same_pixels() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = plugin_dir();
+    let mut h = harness(Some(&dir));
+    drag_slider(&mut h, "Lefty", 0.8);
+    settle(&mut h);
+    h.key_press(Key::T);
+    h.step();
+    h.key_press(Key::R);
+    settle(&mut h);
+    h.get_by_label("Add to tray").click();
+    h.step();
+    assert_eq!(h.state().state.tray.len(), 2);
+    let shown = face_pixels(&h);
+    h.state_mut().export_to(tmp.path().to_path_buf());
+    settle(&mut h);
+    let png = tmp.path().join("face-0002.png");
+    let json = tmp.path().join("face-0002.json");
+    assert!(tmp.path().join("face-0001.png").exists() && png.exists() && json.exists());
+    assert_eq!(image::open(&png).expect("png").to_rgb8().as_raw(), &shown);
+    assert!(h.state().state.tray.is_empty());
+    // Exporting again never overwrites: new numbers.
+    h.key_press(Key::T);
+    h.step();
+    h.state_mut().export_to(tmp.path().to_path_buf());
+    settle(&mut h);
+    assert!(tmp.path().join("face-0003.png").exists());
+    // The sidecar loads back to the same face, byte for byte.
+    h.key_press(Key::R);
+    settle(&mut h);
+    h.state_mut().open_path(json);
+    settle(&mut h);
+    assert_eq!(face_pixels(&h), shown);
+}
+
+#[test]
+fn main_window_snapshot() {
+    let dir = plugin_dir();
+    let mut h = harness(Some(&dir));
+    // Timings differ from run to run: hide the status bar from the comparison.
+    let status = h.get_by_label_contains("compute").rect();
+    h.mask(egui::Rect::from_min_max(
+        egui::pos2(0.0, status.top() - 4.0),
+        egui::pos2(1100.0, 760.0),
+    ));
+    h.snapshot("main_window");
+}
