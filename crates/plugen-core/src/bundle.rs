@@ -61,8 +61,9 @@ pub fn default_model_dir() -> PathBuf {
     if local.join(MANIFEST_FILE).is_file() {
         return local;
     }
+    // Built from the source tree: crates/plugen-core → the workspace root's models/.
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
+        .join("../../models")
         .join(DEFAULT_MODEL)
 }
 
