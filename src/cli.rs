@@ -170,6 +170,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure speed and memory, next to onnxruntime running the same generator.
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to use (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Timed runs per figure.
+        #[arg(long, default_value_t = 30)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Do not run the onnxruntime peer.
+        #[arg(long)]
+        no_peer: bool,
+    },
     /// Convert a DCGAN-style PyTorch checkpoint into a plugen model folder.
     ImportTorch {
         /// The .pth / .tar checkpoint.
@@ -444,6 +461,26 @@ pub fn run(cli: Cli) -> Result<()> {
                         row.iter().map(|v| format!("{v:>12.4}")).collect::<String>()
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Bench {
+            model,
+            plugin,
+            repeats,
+            json,
+            no_peer,
+        } => {
+            let model = model.load(&plugin)?;
+            let report = crate::bench::run(&model, repeats.max(3), !no_peer)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report)
+                        .map_err(|e| Error::invalid(e.to_string()))?
+                );
+            } else {
+                print!("{}", crate::bench::table(&report));
             }
             Ok(())
         }

@@ -28,5 +28,5 @@ pub mod rng;
 pub mod session;
 pub mod train;
 
-pub use candle_core::Device;
+pub use candle_core::{Device, Tensor};
 pub use error::{Error, Result};

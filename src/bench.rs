@@ -1,0 +1,274 @@
+//! `plugen bench`: speed and memory figures on the bundled model, with the same
+//! generator run by onnxruntime (tools/bench_peer.py) measured in the same run
+//! as the peer, and the ratio ours / peer for each shared figure.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use plugen_core::Device;
+use plugen_core::Tensor;
+use plugen_core::dataset::{self, SampleRequest};
+use plugen_core::error::{Error, Result};
+use plugen_core::formats::latents::Latents;
+use plugen_core::generator::images_to_bytes;
+use plugen_core::model::Model;
+use plugen_core::rng::SeededRng;
+use serde::Serialize;
+
+/// Median and spread of repeated timings, in milliseconds (or the figure's unit).
+#[derive(Debug, Clone, Serialize)]
+pub struct Stat {
+    /// Median.
+    pub median: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// Number of runs.
+    pub runs: usize,
+}
+
+impl Stat {
+    fn of(mut v: Vec<f64>) -> Self {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Self {
+            median: at(0.5),
+            p10: at(0.1),
+            p90: at(0.9),
+            runs: v.len(),
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// Name, e.g. `decode_b1_ms`.
+    pub name: String,
+    /// Ours.
+    pub ours: Stat,
+    /// The peer's, when it measures the same thing.
+    pub peer: Option<Stat>,
+}
+
+/// Everything `plugen bench` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Figures in table order.
+    pub figures: Vec<Figure>,
+    /// Peak resident memory of this process, MiB.
+    pub peak_rss_mib: Option<f64>,
+    /// Threads used (ours and the peer's).
+    pub threads: usize,
+    /// Peer description or why it is missing.
+    pub peer: String,
+}
+
+fn time_runs(repeats: usize, per: f64, mut f: impl FnMut() -> Result<()>) -> Result<Stat> {
+    for _ in 0..3 {
+        f()?;
+    }
+    let mut runs = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        f()?;
+        runs.push(t.elapsed().as_secs_f64() * 1000.0 / per);
+    }
+    Ok(Stat::of(runs))
+}
+
+fn latents(n: usize, dim: usize, seed: u64) -> Result<Latents> {
+    Latents::new(dim, SeededRng::new(seed, 0).normal_vec(n * dim))
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The peer's runs, from tools/bench_peer.py.
+fn peer(
+    model_dir: &Path,
+    threads: usize,
+    repeats: usize,
+) -> std::result::Result<(Stat, Stat, String), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench_peer.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("--model")
+        .arg(model_dir)
+        .args([
+            "--threads",
+            &threads.to_string(),
+            "--repeats",
+            &repeats.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "{} failed: {}",
+            script.display(),
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("peer output: {e}"))?;
+    let runs = |k: &str| -> std::result::Result<Stat, String> {
+        let arr = v[k].as_array().ok_or(format!("peer output lacks {k}"))?;
+        Ok(Stat::of(arr.iter().filter_map(|x| x.as_f64()).collect()))
+    };
+    Ok((
+        runs("decode_b1_ms")?,
+        runs("decode_b64_ms_per_img")?,
+        format!(
+            "onnxruntime {} (CPU provider, {threads} threads)",
+            v["onnxruntime"].as_str().unwrap_or("?")
+        ),
+    ))
+}
+
+/// Measures everything; `with_peer` also runs the onnxruntime peer.
+pub fn run(model: &Model, repeats: usize, with_peer: bool) -> Result<Report> {
+    let generator = model.generator();
+    let dim = model.latent_dim();
+    let dev: &Device = model.device();
+    let z1 = latents(1, dim, 1)?;
+    let z64 = latents(64, dim, 2)?;
+    let t1 = Tensor::from_slice(&z1.data, (1, dim), dev)?;
+    let t64 = Tensor::from_slice(&z64.data, (64, dim), dev)?;
+    let mut figures = Vec::new();
+    let b1 = time_runs(repeats, 1.0, || {
+        generator.decode(&t1)?.to_device(&Device::Cpu)?;
+        Ok(())
+    })?;
+    let b64 = time_runs(repeats.div_ceil(4).max(3), 64.0, || {
+        generator.decode(&t64)?.to_device(&Device::Cpu)?;
+        Ok(())
+    })?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (peer_b1, peer_b64, peer_name) = if with_peer {
+        match peer(model.bundle().dir(), threads, repeats) {
+            Ok((a, b, name)) => (Some(a), Some(b), name),
+            Err(e) => (None, None, format!("unavailable: {e}")),
+        }
+    } else {
+        (None, None, "skipped (--no-peer)".into())
+    };
+    figures.push(Figure {
+        name: "decode_b1_ms".into(),
+        ours: b1,
+        peer: peer_b1,
+    });
+    figures.push(Figure {
+        name: "decode_b64_ms_per_img".into(),
+        ours: b64,
+        peer: peer_b64,
+    });
+    if let Some(p) = model.plugin() {
+        let codes = p.encode(&z1)?;
+        figures.push(Figure {
+            name: "forward_flow_ms".into(),
+            ours: time_runs(repeats, 1.0, || p.encode(&z1).map(|_| ()))?,
+            peer: None,
+        });
+        figures.push(Figure {
+            name: "inverse_flow_ms".into(),
+            ours: time_runs(repeats, 1.0, || p.decode(&codes).map(|_| ()))?,
+            peer: None,
+        });
+        figures.push(Figure {
+            name: "frame_ms".into(),
+            ours: time_runs(repeats, 1.0, || {
+                let z = p.decode(&codes)?;
+                let img = generator.decode(&Tensor::from_slice(&z.data, (1, dim), dev)?)?;
+                let rgb = images_to_bytes(&img)?;
+                let _rgba: Vec<u8> = rgb[0]
+                    .chunks(3)
+                    .flat_map(|c| [c[0], c[1], c[2], 255])
+                    .collect();
+                Ok(())
+            })?,
+            peer: None,
+        });
+    } else {
+        figures.push(Figure {
+            name: "frame_ms".into(),
+            ours: time_runs(repeats, 1.0, || {
+                let img = generator.decode(&t1)?;
+                let rgb = images_to_bytes(&img)?;
+                let _rgba: Vec<u8> = rgb[0]
+                    .chunks(3)
+                    .flat_map(|c| [c[0], c[1], c[2], 255])
+                    .collect();
+                Ok(())
+            })?,
+            peer: None,
+        });
+    }
+    // `plugen sample` end to end, PNGs and manifest included.
+    let mut rates = Vec::new();
+    for run in 0..3 {
+        let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("temp"), e))?;
+        let req = SampleRequest {
+            count: 256,
+            seed: run,
+            sets: Vec::new(),
+            balance: None,
+            bins: 5,
+            temperature: 1.0,
+            scale: 1,
+            generator_sha256: String::new(),
+            plugin_sha256: None,
+        };
+        let t = Instant::now();
+        dataset::sample(model, &req, dir.path(), false, &mut |_, _| {})?;
+        rates.push(256.0 / t.elapsed().as_secs_f64());
+    }
+    figures.push(Figure {
+        name: "sample_imgs_per_s".into(),
+        ours: Stat::of(rates),
+        peer: None,
+    });
+    Ok(Report {
+        figures,
+        peak_rss_mib: peak_rss_mib(),
+        threads,
+        peer: peer_name,
+    })
+}
+
+/// The report as a text table.
+pub fn table(r: &Report) -> String {
+    let mut s = format!(
+        "{:<24} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
+        "figure", "median", "p10", "p90", "peer", "ours/peer"
+    );
+    for f in &r.figures {
+        let (peer, ratio) = match &f.peer {
+            Some(p) => (
+                format!("{:.3}", p.median),
+                format!("{:.2}", f.ours.median / p.median),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        s += &format!(
+            "{:<24} {:>10.3} {:>10.3} {:>10.3} {:>10} {:>8}\n",
+            f.name, f.ours.median, f.ours.p10, f.ours.p90, peer, ratio
+        );
+    }
+    if let Some(m) = r.peak_rss_mib {
+        s += &format!(
+            "peak RSS {m:.0} MiB; {} threads; peer: {}\n",
+            r.threads, r.peer
+        );
+    }
+    s
+}
