@@ -26,7 +26,7 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// A tensor computation failed.
-    #[error("compute error: {0}")]
+    #[error("compute error: {}", first_line(.0))]
     Compute(#[from] candle_core::Error),
     /// The user cancelled a long-running operation.
     #[error("cancelled")]
@@ -56,6 +56,11 @@ impl Error {
     }
 }
 
+/// The first line of an error's text (candle appends backtraces on later lines).
+fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
 /// Result with plugen's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -67,6 +72,6 @@ pub(crate) trait WithPath<T> {
 
 impl<T, E: std::fmt::Display> WithPath<T> for std::result::Result<T, E> {
     fn with_path(self, path: &Path) -> Result<T> {
-        self.map_err(|e| Error::format(path, e.to_string()))
+        self.map_err(|e| Error::format(path, first_line(&e)))
     }
 }
