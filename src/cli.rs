@@ -285,9 +285,14 @@ pub fn run(cli: Cli) -> Result<()> {
             let start = all.row(index).to_vec();
             let (z, requested, readout, plugin_sha) = match model.plugin() {
                 Some(p) => {
-                    let mut session = EditSession::from_latent(p, &start)?;
-                    session.set_named(p, &sets)?;
-                    let z = session.latent(p)?;
+                    // Nothing to change: keep the latent exactly (no flow round trip).
+                    let z = if sets.is_empty() {
+                        start
+                    } else {
+                        let mut session = EditSession::from_latent(p, &start)?;
+                        session.set_named(p, &sets)?;
+                        session.latent(p)?
+                    };
                     let names = p.attributes().iter().map(|a| a.name.clone());
                     let readout = names
                         .clone()

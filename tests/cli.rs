@@ -495,11 +495,11 @@ fn bad_inputs_fail_with_one_line_naming_the_file() {
             "-n",
             "1",
             "--set",
-            "smile=1",
+            "nosuch=1",
             "--out",
             s(&tmp.path().join("x"))
         ])
-        .contains("plugin")
+        .contains("unknown attribute \"nosuch\"")
     );
     // Nothing half-written was left behind by the failures.
     assert!(!tmp.path().join("o.png").exists());

@@ -310,6 +310,8 @@ fn export_writes_files_that_reload_to_the_same_pixels() {
 fn main_window_snapshot() {
     let dir = plugin_dir();
     let mut h = harness(Some(&dir));
+    // Let every animation finish: how many frames `settle` took depends on load.
+    h.run_ok();
     // Timings differ from run to run: hide the status bar from the comparison.
     let status = h.get_by_label_contains("compute").rect();
     h.mask(egui::Rect::from_min_max(
@@ -317,4 +319,64 @@ fn main_window_snapshot() {
         egui::pos2(1100.0, 760.0),
     ));
     h.snapshot("main_window");
+}
+
+#[test]
+fn opening_an_image_projects_it_and_shows_target_beside_reconstruction() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A face from the generator itself, saved as a PNG a user could drop in.
+    let z = Latents::new(100, SeededRng::new(12, 0).normal_vec(100)).expect("latent");
+    let file = tmp.path().join("face.npy");
+    latents::write_npy(&file, &z, Overwrite::Never).expect("npy");
+    let png = tmp.path().join("photo.png");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_plugen"))
+        .args(["edit", "--latent"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&png)
+        .status()
+        .expect("plugen edit");
+    assert!(status.success());
+    let target = image::open(&png).expect("png").to_rgb8();
+    let mut h = harness(Some(&plugin_dir()));
+    let before = face_pixels(&h);
+    h.state_mut().open_path(png);
+    // Progress is reported while it runs.
+    let mut saw_progress = false;
+    let start = Instant::now();
+    while !h.state().state.idle() {
+        h.step();
+        if h.state()
+            .state
+            .projection
+            .as_ref()
+            .is_some_and(|p| p.step > 0)
+        {
+            saw_progress = true;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    settle(&mut h);
+    assert!(saw_progress, "no projection progress was shown");
+    assert!(
+        h.query_all_by_label("Target image").next().is_some(),
+        "the target is shown"
+    );
+    let mse = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum::<f64>()
+            / a.len() as f64
+    };
+    let now = face_pixels(&h);
+    assert!(
+        mse(&now, target.as_raw()) < mse(&before, target.as_raw()) / 4.0,
+        "the reconstruction should resemble the image"
+    );
+    // The projected face is editable like any other.
+    drag_slider(&mut h, "Lefty", 0.9);
+    settle(&mut h);
+    assert_ne!(face_pixels(&h), now);
 }
