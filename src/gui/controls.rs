@@ -8,7 +8,7 @@ use super::state::TEMPERATURE_RANGE;
 
 /// Draws the controls.
 pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
-    ui.spacing_mut().slider_width = (ui.available_width() - 140.0).clamp(120.0, 320.0);
+    ui.spacing_mut().slider_width = 180.0;
     egui::ScrollArea::vertical().show(ui, |ui| {
         identity(ui, app);
         ui.separator();

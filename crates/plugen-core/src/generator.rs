@@ -141,8 +141,20 @@ impl Generator {
     }
 
     /// Decodes latents of shape (N, latent_dim) into images of shape
-    /// (N, size, size, channels), channel-last, values in [−1, 1].
+    /// (N, size, size, channels), channel-last, values in [−1, 1]. On the CPU
+    /// the scatter runs on plain memory, which gradients do not flow through:
+    /// use [`Generator::decode_differentiable`] to backpropagate to `z`.
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        self.decode_with(z, self.device.is_cpu())
+    }
+
+    /// Like [`Generator::decode`], built only from tensor operations so that
+    /// gradients reach `z` (image projection).
+    pub fn decode_differentiable(&self, z: &Tensor) -> Result<Tensor> {
+        self.decode_with(z, false)
+    }
+
+    fn decode_with(&self, z: &Tensor, fused_cpu: bool) -> Result<Tensor> {
         let (n, dim) = z.dims2()?;
         if dim != self.config.latent_dim() {
             return Err(Error::invalid(format!(
@@ -154,19 +166,33 @@ impl Generator {
         let last = self.blocks.len() - 1;
         let mut x = Tensor::zeros(1, DType::F32, &self.device)?;
         for (i, block) in self.blocks.iter().enumerate() {
-            let y = if i == 0 {
-                z.matmul(&block.packed)?
-                    .reshape((n, KERNEL, KERNEL, block.out_channels))?
+            let activation = if i == last {
+                Activation::Tanh
             } else {
-                let (n, h, w, cin) = x.dims4()?;
-                let cols = x
-                    .reshape((n * h * w, cin))?
-                    .matmul(&block.packed)?
-                    .reshape((n, h, w, KERNEL, KERNEL, block.out_channels))?;
-                col2im_stride2(&cols)?
+                Activation::Relu
             };
-            let y = y.broadcast_add(&block.shift)?;
-            x = if i == last { y.tanh()? } else { y.relu()? };
+            if i == 0 {
+                let y = z
+                    .matmul(&block.packed)?
+                    .reshape((n, KERNEL, KERNEL, block.out_channels))?
+                    .broadcast_add(&block.shift)?;
+                x = activation.apply(&y)?;
+                continue;
+            }
+            let (n, h, w, cin) = x.dims4()?;
+            let cols = x.reshape((n * h * w, cin))?.matmul(&block.packed)?;
+            x = if fused_cpu {
+                // One pass over plain memory: scatter, shift and activation fused.
+                let shift: Vec<f32> = block.shift.to_vec1()?;
+                let cols: Vec<f32> = cols.flatten_all()?.to_vec1()?;
+                let out =
+                    col2im_stride2_cpu(&cols, (n, h, w, block.out_channels), &shift, activation);
+                Tensor::from_vec(out, (n, 2 * h, 2 * w, block.out_channels), &self.device)?
+            } else {
+                let cols = cols.reshape((n, h, w, KERNEL, KERNEL, block.out_channels))?;
+                let y = col2im_stride2(&cols)?.broadcast_add(&block.shift)?;
+                activation.apply(&y)?
+            };
         }
         Ok(x)
     }
@@ -175,6 +201,72 @@ impl Generator {
     pub fn decode_nchw(&self, z: &Tensor) -> Result<Tensor> {
         Ok(self.decode(z)?.permute((0, 3, 1, 2))?.contiguous()?)
     }
+}
+
+/// The non-linearity after a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activation {
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    fn apply(self, t: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Activation::Relu => t.relu()?,
+            Activation::Tanh => t.tanh()?,
+        })
+    }
+
+    fn scalar(self, v: f32) -> f32 {
+        match self {
+            Activation::Relu => v.max(0.0),
+            Activation::Tanh => v.tanh(),
+        }
+    }
+}
+
+/// The CPU version of [`col2im_stride2`] on plain memory, with the per-channel
+/// shift and the activation fused in. `cols` is (N, H, W, 4, 4, C) row-major;
+/// returns (N, 2H, 2W, C).
+fn col2im_stride2_cpu(
+    cols: &[f32],
+    (n, h, w, c): (usize, usize, usize, usize),
+    shift: &[f32],
+    act: Activation,
+) -> Vec<f32> {
+    let (oh, ow) = (2 * h, 2 * w);
+    let mut out = vec![0f32; n * oh * ow * c];
+    for b in 0..n {
+        let out_b = &mut out[b * oh * ow * c..(b + 1) * oh * ow * c];
+        for iy in 0..h {
+            for ix in 0..w {
+                let base = ((b * h + iy) * w + ix) * KERNEL * KERNEL * c;
+                for ky in 0..KERNEL {
+                    // oy = 2·iy + ky − 1, skipped where it falls outside the map
+                    let Some(oy) = (2 * iy + ky).checked_sub(1).filter(|&y| y < oh) else {
+                        continue;
+                    };
+                    for kx in 0..KERNEL {
+                        let Some(ox) = (2 * ix + kx).checked_sub(1).filter(|&x| x < ow) else {
+                            continue;
+                        };
+                        let tap = base + (ky * KERNEL + kx) * c;
+                        let dst = (oy * ow + ox) * c;
+                        for (d, s) in out_b[dst..dst + c].iter_mut().zip(&cols[tap..tap + c]) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for px in out.chunks_exact_mut(c) {
+        for (v, s) in px.iter_mut().zip(shift) {
+            *v = act.scalar(*v + s);
+        }
+    }
+    out
 }
 
 /// Scatters per-tap columns of a stride-2, padding-1, 4×4 transposed convolution
@@ -294,8 +386,18 @@ mod tests {
             .matmul(&packed)?
             .reshape((n, h, h, 4, 4, cout))?;
         let ours = col2im_stride2(&cols)?.permute((0, 3, 1, 2))?;
-        let diff = (ours - reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let diff = (ours - &reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "max diff {diff}");
+        // The fused CPU path (zero shift, ReLU) equals relu(reference).
+        let flat: Vec<f32> = cols.flatten_all()?.to_vec1()?;
+        let fused = col2im_stride2_cpu(&flat, (n, h, h, cout), &vec![0.0; cout], Activation::Relu);
+        let fused =
+            Tensor::from_vec(fused, (n, 2 * h, 2 * h, cout), &dev)?.permute((0, 3, 1, 2))?;
+        let diff = (fused - reference.relu()?)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "fused max diff {diff}");
         Ok(())
     }
 }

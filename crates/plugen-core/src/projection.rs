@@ -106,7 +106,7 @@ pub fn project(
         },
     )?;
     for step in 0..config.steps {
-        let image = generator.decode(z.as_tensor())?;
+        let image = generator.decode_differentiable(z.as_tensor())?;
         let mse = (image - &target)?.sqr()?.mean_all()?;
         let prior = (z.as_tensor().sqr()?.mean_all()? * config.prior_weight)?;
         let loss = (&mse + prior)?;
