@@ -35,6 +35,9 @@ pub struct Cli {
     /// Editor: plugin to open (plugin.json or its folder; default: the model's own).
     #[arg(long)]
     plugin: Option<PathBuf>,
+    /// Editor: a latent, sidecar or image to open at start.
+    #[arg(long, value_name = "FILE")]
+    open: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -221,7 +224,7 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return crate::gui::run(cli.model, cli.plugin);
+        return crate::gui::run(cli.model, cli.plugin, cli.open);
     };
     match command {
         Command::Sample {

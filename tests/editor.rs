@@ -76,6 +76,8 @@ fn plugin_dir() -> PathBuf {
 fn harness(plugin: Option<&Path>) -> Harness<'static, EditorApp> {
     let settings = Settings {
         export_scale: 1,
+        // Fixed, so the snapshot does not depend on $HOME.
+        export_dir: Some(PathBuf::from("/tmp/plugen-exports")),
         ..Default::default()
     };
     let app = EditorApp::new(None, plugin, settings, || {}).expect("editor starts");
@@ -285,19 +287,24 @@ fn export_writes_files_that_reload_to_the_same_pixels() {
     h.step();
     assert_eq!(h.state().state.tray.len(), 2);
     let shown = face_pixels(&h);
-    h.state_mut().export_to(tmp.path().to_path_buf());
+    // Type a folder that does not exist yet, then click Export.
+    let folder = tmp.path().join("new folder");
+    h.state_mut().export_text = folder.display().to_string();
+    h.step();
+    h.get_by_label("Export 2").click();
     settle(&mut h);
-    let png = tmp.path().join("face-0002.png");
-    let json = tmp.path().join("face-0002.json");
-    assert!(tmp.path().join("face-0001.png").exists() && png.exists() && json.exists());
+    assert!(h.state().state.error.is_none(), "{:?}", h.state().state.error);
+    let png = folder.join("face-0002.png");
+    let json = folder.join("face-0002.json");
+    assert!(folder.join("face-0001.png").exists() && png.exists() && json.exists());
     assert_eq!(image::open(&png).expect("png").to_rgb8().as_raw(), &shown);
     assert!(h.state().state.tray.is_empty());
     // Exporting again never overwrites: new numbers.
     h.key_press(Key::T);
     h.step();
-    h.state_mut().export_to(tmp.path().to_path_buf());
+    h.state_mut().export_to(folder.clone());
     settle(&mut h);
-    assert!(tmp.path().join("face-0003.png").exists());
+    assert!(folder.join("face-0003.png").exists());
     // The sidecar loads back to the same face, byte for byte.
     h.key_press(Key::R);
     settle(&mut h);

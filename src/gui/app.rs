@@ -80,6 +80,8 @@ pub struct EditorApp {
     title: String,
     /// Duration of the last UI frame, seconds.
     pub frame_dt: f32,
+    /// The export folder as typed in the tray row.
+    pub export_text: String,
     started: std::time::Instant,
     first_face_logged: bool,
 }
@@ -106,6 +108,7 @@ impl EditorApp {
         let (state, first) = EditorState::new(name, dim, info, 0);
         worker.send(first);
         let (picked_tx, picked_rx) = channel();
+        let export_text = settings_export_text(&settings);
         Ok(Self {
             state,
             settings,
@@ -119,6 +122,7 @@ impl EditorApp {
             picked_rx,
             title: String::new(),
             frame_dt: 0.0,
+            export_text,
             started: std::time::Instant::now(),
             first_face_logged: false,
         })
@@ -173,6 +177,7 @@ impl EditorApp {
 
     /// Exports the tray into `dir` (remembered for next time).
     pub fn export_to(&mut self, dir: PathBuf) {
+        self.export_text = dir.display().to_string();
         self.settings.export_dir = Some(dir.clone());
         let job = self.state.export(dir, self.settings.export_scale);
         self.send_opt(job);
@@ -465,6 +470,22 @@ impl EditorApp {
         if !self.state.idle() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }
+    }
+}
+
+/// The export folder to offer: the last one used, else ~/Pictures/plugen.
+fn settings_export_text(settings: &Settings) -> String {
+    match &settings.export_dir {
+        Some(d) => d.display().to_string(),
+        None => std::env::var_os("HOME")
+            .map(|h| {
+                PathBuf::from(h)
+                    .join("Pictures")
+                    .join("plugen")
+                    .display()
+                    .to_string()
+            })
+            .unwrap_or_default(),
     }
 }
 

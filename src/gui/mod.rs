@@ -14,8 +14,13 @@ use std::path::PathBuf;
 
 pub use app::{EditorApp, Settings};
 
-/// Opens the editor window on the model in `model_dir` (default: the bundled one).
-pub fn run(model_dir: Option<PathBuf>, plugin: Option<PathBuf>) -> plugen_core::Result<()> {
+/// Opens the editor window on the model in `model_dir` (default: the bundled one);
+/// `open` (a latent, sidecar or image) is opened once the window is up.
+pub fn run(
+    model_dir: Option<PathBuf>,
+    plugin: Option<PathBuf>,
+    open: Option<PathBuf>,
+) -> plugen_core::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("plugen")
@@ -40,7 +45,12 @@ pub fn run(model_dir: Option<PathBuf>, plugin: Option<PathBuf>) -> plugen_core::
                 settings,
                 move || ctx.request_repaint(),
             ) {
-                Ok(app) => Ok(Box::new(app) as Box<dyn eframe::App>),
+                Ok(mut app) => {
+                    if let Some(path) = open {
+                        app.open_path(path);
+                    }
+                    Ok(Box::new(app) as Box<dyn eframe::App>)
+                }
                 Err(e) => {
                     failure = Some(e.to_string());
                     Err(Box::<dyn std::error::Error + Send + Sync>::from(

@@ -34,9 +34,28 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
             app.state.add_to_tray();
         }
         let n = app.state.tray.len();
+        let label = ui.label("to");
+        ui.add(
+            egui::TextEdit::singleline(&mut app.export_text)
+                .desired_width(220.0)
+                .hint_text("folder"),
+        )
+        .labelled_by(label.id)
+        .on_hover_text("Export folder (created if missing)");
         if ui
-            .add_enabled(n > 0, egui::Button::new(format!("Export {n}…")))
-            .on_hover_text("Write PNG + sidecar JSON for each face (Ctrl+S)")
+            .add_enabled(
+                n > 0 && !app.export_text.trim().is_empty(),
+                egui::Button::new(format!("Export {n}")),
+            )
+            .on_hover_text("Write PNG + sidecar JSON for each face into the folder")
+            .clicked()
+        {
+            let dir = std::path::PathBuf::from(app.export_text.trim());
+            app.export_to(dir);
+        }
+        if ui
+            .button("Choose folder…")
+            .on_hover_text("Pick the export folder and export (Ctrl+S)")
             .clicked()
         {
             app.pick("export");

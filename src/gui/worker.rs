@@ -286,6 +286,7 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &dyn Fn())
             Ok(Reply::PluginLoaded { info, code })
         }
         Job::Export { dir, items, scale } => {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let mut files = Vec::new();
             for item in items {
                 let (png, json) = export_one(model, &dir, &item, scale)?;

@@ -33,7 +33,7 @@ pub struct ProjectionConfig {
 impl Default for ProjectionConfig {
     fn default() -> Self {
         Self {
-            steps: 300,
+            steps: 150,
             learning_rate: 0.05,
             prior_weight: 0.01,
             seed: 0,
