@@ -28,7 +28,9 @@ xvfb-run -a -s "-screen 0 1100x760x24" bash -c "
 " || true
 cat "$log"
 grep -q 'first face' "$log" || { echo "smoke: the editor never showed a face"; exit 1; }
-sd=$(convert "$shot" -colorspace Gray -format '%[fx:standard_deviation]' info:)
+im_convert=convert
+[ -x /usr/bin/convert ] && im_convert=/usr/bin/convert   # Debian's ImageMagick, not a wrapper earlier on PATH
+sd=$($im_convert "$shot" -colorspace Gray -format '%[fx:standard_deviation]' info:)
 echo "smoke: screenshot $shot, grey standard deviation $sd"
 awk -v sd="$sd" 'BEGIN { exit !(sd > 0.05) }' || { echo "smoke: screenshot looks blank"; exit 1; }
 echo "smoke: ok"
