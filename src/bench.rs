@@ -184,35 +184,26 @@ pub fn run(model: &Model, repeats: usize, with_peer: bool) -> Result<Report> {
             ours: time_runs(repeats, 1.0, || p.decode(&codes).map(|_| ()))?,
             peer: None,
         });
-        figures.push(Figure {
-            name: "frame_ms".into(),
-            ours: time_runs(repeats, 1.0, || {
-                let z = p.decode(&codes)?;
-                let img = generator.decode(&Tensor::from_slice(&z.data, (1, dim), dev)?)?;
-                let rgb = images_to_bytes(&img)?;
-                let _rgba: Vec<u8> = rgb[0]
-                    .chunks(3)
-                    .flat_map(|c| [c[0], c[1], c[2], 255])
-                    .collect();
-                Ok(())
-            })?,
-            peer: None,
-        });
-    } else {
-        figures.push(Figure {
-            name: "frame_ms".into(),
-            ours: time_runs(repeats, 1.0, || {
-                let img = generator.decode(&t1)?;
-                let rgb = images_to_bytes(&img)?;
-                let _rgba: Vec<u8> = rgb[0]
-                    .chunks(3)
-                    .flat_map(|c| [c[0], c[1], c[2], 255])
-                    .collect();
-                Ok(())
-            })?,
-            peer: None,
-        });
     }
+    // One slider change: inverse flow (with a plugin), generator, RGBA bytes for the texture.
+    let codes = model.plugin().map(|p| p.encode(&z1)).transpose()?;
+    let frame = || -> Result<()> {
+        let z = match (model.plugin(), &codes) {
+            (Some(p), Some(c)) => Tensor::from_slice(&p.decode(c)?.data, (1, dim), dev)?,
+            _ => t1.clone(),
+        };
+        let rgb = images_to_bytes(&generator.decode(&z)?)?;
+        let _rgba: Vec<u8> = rgb[0]
+            .chunks(3)
+            .flat_map(|c| [c[0], c[1], c[2], 255])
+            .collect();
+        Ok(())
+    };
+    figures.push(Figure {
+        name: "frame_ms".into(),
+        ours: time_runs(repeats, 1.0, frame)?,
+        peer: None,
+    });
     // `plugen sample` end to end, PNGs and manifest included.
     let mut rates = Vec::new();
     for run in 0..3 {

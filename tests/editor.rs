@@ -73,6 +73,22 @@ fn plugin_dir() -> PathBuf {
     .clone()
 }
 
+/// Writes `z` as a .npy and renders it with `plugen edit`; returns (npy, png).
+fn cli_render(dir: &Path, z: &Latents, name: &str) -> (PathBuf, PathBuf) {
+    let file = dir.join(format!("{name}.npy"));
+    latents::write_npy(&file, z, Overwrite::Never).expect("npy");
+    let png = dir.join(format!("{name}.png"));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_plugen"))
+        .args(["edit", "--latent"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&png)
+        .status()
+        .expect("plugen edit");
+    assert!(status.success());
+    (file, png)
+}
+
 fn harness(plugin: Option<&Path>) -> Harness<'static, EditorApp> {
     let settings = Settings {
         export_scale: 1,
@@ -196,17 +212,7 @@ fn new_face_then_undo_returns_the_previous_face() {
 fn loaded_latent_matches_the_cli_render_and_corrupt_files_change_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let z = Latents::new(100, SeededRng::new(77, 0).normal_vec(100)).expect("latent");
-    let file = tmp.path().join("face.npy");
-    latents::write_npy(&file, &z, Overwrite::Never).expect("npy");
-    let png = tmp.path().join("cli.png");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_plugen"))
-        .args(["edit", "--latent"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&png)
-        .status()
-        .expect("plugen edit");
-    assert!(status.success());
+    let (file, png) = cli_render(tmp.path(), &z, "cli");
     let cli = image::open(&png).expect("png").to_rgb8();
 
     let dir = plugin_dir();
@@ -293,7 +299,11 @@ fn export_writes_files_that_reload_to_the_same_pixels() {
     h.step();
     h.get_by_label("Export 2").click();
     settle(&mut h);
-    assert!(h.state().state.error.is_none(), "{:?}", h.state().state.error);
+    assert!(
+        h.state().state.error.is_none(),
+        "{:?}",
+        h.state().state.error
+    );
     let png = folder.join("face-0002.png");
     let json = folder.join("face-0002.json");
     assert!(folder.join("face-0001.png").exists() && png.exists() && json.exists());
@@ -333,17 +343,7 @@ fn opening_an_image_projects_it_and_shows_target_beside_reconstruction() {
     let tmp = tempfile::tempdir().expect("tmp");
     // A face from the generator itself, saved as a PNG a user could drop in.
     let z = Latents::new(100, SeededRng::new(12, 0).normal_vec(100)).expect("latent");
-    let file = tmp.path().join("face.npy");
-    latents::write_npy(&file, &z, Overwrite::Never).expect("npy");
-    let png = tmp.path().join("photo.png");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_plugen"))
-        .args(["edit", "--latent"])
-        .arg(&file)
-        .arg("--out")
-        .arg(&png)
-        .status()
-        .expect("plugen edit");
-    assert!(status.success());
+    let (_, png) = cli_render(tmp.path(), &z, "photo");
     let target = image::open(&png).expect("png").to_rgb8();
     let mut h = harness(Some(&plugin_dir()));
     let before = face_pixels(&h);
