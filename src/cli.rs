@@ -111,13 +111,16 @@ enum Command {
         /// Which latent of a multi-latent file.
         #[arg(long, default_value_t = 0)]
         index: usize,
+        /// Edit every latent of the file; --out is then a folder (NNNNNN.png + .json, manifest.jsonl).
+        #[arg(long)]
+        all: bool,
         /// Set an attribute, NAME=VALUE (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         sets: Vec<String>,
         /// Upscale the PNG by this integer factor.
         #[arg(long, default_value_t = 1)]
         scale: u32,
-        /// Output PNG; the sidecar goes next to it with a .json extension.
+        /// Output PNG (the sidecar goes next to it as .json), or a folder with --all.
         #[arg(long)]
         out: PathBuf,
         /// Replace existing output files.
@@ -209,6 +212,57 @@ enum Command {
     },
 }
 
+/// Edits one latent (no flow round trip when nothing is set), writes its PNG at
+/// `png` and its sidecar next to it, and returns the sidecar.
+fn edit_and_write(
+    model: &Model,
+    start: &[f32],
+    sets: &[(String, f32)],
+    png: &Path,
+    scale: u32,
+    overwrite: Overwrite,
+) -> Result<Sidecar> {
+    let mut z = start.to_vec();
+    let mut s = Sidecar::new(Vec::new(), model.generator_sha256());
+    match model.plugin() {
+        Some(p) => {
+            if !sets.is_empty() {
+                let mut session = EditSession::from_latent(p, start)?;
+                session.set_named(p, sets)?;
+                z = session.latent(p)?;
+            }
+            let names = p.attributes().iter().map(|a| a.name.clone());
+            s.readout = names
+                .zip(p.readout(&Latents::new(z.len(), z.clone())?)?.remove(0))
+                .collect();
+            s.requested = sets.iter().cloned().collect();
+            s.plugin_sha256 = Some(p.weights_sha256().to_string());
+        }
+        None if sets.is_empty() => {}
+        None => {
+            return Err(Error::invalid(
+                "--set needs a plugin; this model has none (pass --plugin PATH)",
+            ));
+        }
+    }
+    let json = png.with_extension("json");
+    if overwrite == Overwrite::Never && json.exists() {
+        return Err(Error::io(
+            &json,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "file exists, not overwriting it (pass --overwrite)",
+            ),
+        ));
+    }
+    let image = model.render(&Latents::new(z.len(), z.clone())?)?.remove(0);
+    imaging::save_png(png, &image, scale, overwrite)?;
+    s.latent = z;
+    s.image = png.file_name().map(|f| f.to_string_lossy().into_owned());
+    sidecar::write(&json, &s, overwrite)?;
+    Ok(s)
+}
+
 fn parse_sets(sets: &[String]) -> Result<Vec<(String, f32)>> {
     sets.iter().map(|s| parse_assignment(s)).collect()
 }
@@ -270,75 +324,53 @@ pub fn run(cli: Cli) -> Result<()> {
             plugin,
             latent,
             index,
+            all,
             sets,
             scale,
             out,
             overwrite,
         } => {
             let model = model.load(&plugin)?;
-            let all = latents::read(&latent, model.latent_dim())?;
-            if index >= all.count() {
-                return Err(Error::invalid(format!(
-                    "--index {index}: {} holds {} latents",
-                    latent.display(),
-                    all.count()
-                )));
-            }
+            let rows = latents::read(&latent, model.latent_dim())?;
             let sets = parse_sets(&sets)?;
-            let start = all.row(index).to_vec();
-            let (z, requested, readout, plugin_sha) = match model.plugin() {
-                Some(p) => {
-                    // Nothing to change: keep the latent exactly (no flow round trip).
-                    let z = if sets.is_empty() {
-                        start
-                    } else {
-                        let mut session = EditSession::from_latent(p, &start)?;
-                        session.set_named(p, &sets)?;
-                        session.latent(p)?
-                    };
-                    let names = p.attributes().iter().map(|a| a.name.clone());
-                    let readout = names
-                        .clone()
-                        .zip(p.readout(&Latents::new(z.len(), z.clone())?)?.remove(0))
-                        .collect();
-                    (
-                        z,
-                        sets.iter().cloned().collect(),
-                        readout,
-                        Some(p.weights_sha256().to_string()),
-                    )
-                }
-                None if sets.is_empty() => (start, Default::default(), Default::default(), None),
-                None => {
-                    return Err(Error::invalid(
-                        "--set needs a plugin; this model has none (pass --plugin PATH)",
-                    ));
-                }
-            };
             let overwrite = if overwrite {
                 Overwrite::Allow
             } else {
                 Overwrite::Never
             };
-            let image = model.render(&Latents::new(z.len(), z.clone())?)?.remove(0);
-            let sidecar_path = out.with_extension("json");
-            if overwrite == Overwrite::Never && sidecar_path.exists() {
-                return Err(Error::io(
-                    &sidecar_path,
-                    std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        "file exists, not overwriting it (pass --overwrite)",
-                    ),
-                ));
+            if all {
+                std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+                let mut manifest = String::new();
+                for i in 0..rows.count() {
+                    let png = out.join(format!("{i:06}.png"));
+                    let mut s = edit_and_write(&model, rows.row(i), &sets, &png, scale, overwrite)?;
+                    s.index = Some(i as u64);
+                    manifest.push_str(
+                        &serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?,
+                    );
+                    manifest.push('\n');
+                }
+                fsutil::write_atomic(
+                    &out.join(dataset::MANIFEST_FILE),
+                    manifest.as_bytes(),
+                    overwrite,
+                )?;
+                println!("wrote {} edited faces to {}", rows.count(), out.display());
+                return Ok(());
             }
-            imaging::save_png(&out, &image, scale, overwrite)?;
-            let mut s = Sidecar::new(z, model.generator_sha256());
-            s.image = out.file_name().map(|f| f.to_string_lossy().into_owned());
-            s.requested = requested;
-            s.readout = readout;
-            s.plugin_sha256 = plugin_sha;
-            sidecar::write(&sidecar_path, &s, overwrite)?;
-            println!("wrote {} and {}", out.display(), sidecar_path.display());
+            if index >= rows.count() {
+                return Err(Error::invalid(format!(
+                    "--index {index}: {} holds {} latents",
+                    latent.display(),
+                    rows.count()
+                )));
+            }
+            edit_and_write(&model, rows.row(index), &sets, &out, scale, overwrite)?;
+            println!(
+                "wrote {} and {}",
+                out.display(),
+                out.with_extension("json").display()
+            );
             Ok(())
         }
         Command::Train {

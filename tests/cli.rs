@@ -510,3 +510,107 @@ fn bad_inputs_fail_with_one_line_naming_the_file() {
             .starts_with(".plugen-")
     }));
 }
+
+#[test]
+fn same_seed_same_bytes_on_any_thread_count() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = tmp.path().join(format!("t{threads}"));
+        let status = Command::new(env!("CARGO_BIN_EXE_plugen"))
+            .args([
+                "sample", "-n", "8", "--seed", "11", "--set", "smile=2", "--out",
+            ])
+            .arg(&out)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RAYON_NUM_THREADS", threads)
+            .status()
+            .expect("plugen sample");
+        assert!(status.success());
+        outputs.push(
+            pngs(&out)
+                .iter()
+                .map(|p| std::fs::read(p).expect("png"))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(outputs[0].len(), 8);
+    assert!(
+        outputs[0] == outputs[1] && outputs[1] == outputs[2],
+        "PNG bytes depend on the thread count"
+    );
+}
+
+/// A run killed mid-write (here by a file-size limit, a stand-in for a full
+/// disk: the kernel stops the process when the manifest outgrows the limit)
+/// leaves only whole files and a manifest that names only files that exist;
+/// --resume then finishes it with the same bytes as an uninterrupted run.
+#[test]
+fn run_killed_mid_write_leaves_consistent_files_and_resumes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let whole = tmp.path().join("whole");
+    let cut = tmp.path().join("cut");
+    ok(&["sample", "-n", "150", "--seed", "9", "--out", s(&whole)]);
+    let status = Command::new("prlimit")
+        .arg("--fsize=60000")
+        .arg(env!("CARGO_BIN_EXE_plugen"))
+        .args(["sample", "-n", "150", "--seed", "9", "--out"])
+        .arg(&cut)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("prlimit (util-linux) runs plugen");
+    assert!(!status.success(), "the limit should have stopped the run");
+    let manifest = std::fs::read_to_string(cut.join("manifest.jsonl")).expect("manifest");
+    let complete: Vec<&str> = manifest
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .collect();
+    assert!(
+        !complete.is_empty() && complete.len() < 150,
+        "{} lines",
+        complete.len()
+    );
+    for line in &complete {
+        let v: serde_json::Value = serde_json::from_str(line).expect("whole lines are JSON");
+        let name = v["image"].as_str().expect("image");
+        assert!(cut.join(name).exists(), "manifest names missing {name}");
+    }
+    // Every PNG present is whole (written to a temporary file, then renamed).
+    for p in pngs(&cut) {
+        image::open(&p).unwrap_or_else(|e| panic!("{} is not a whole PNG: {e}", p.display()));
+    }
+    ok(&[
+        "sample",
+        "-n",
+        "150",
+        "--seed",
+        "9",
+        "--out",
+        s(&cut),
+        "--resume",
+    ]);
+    let leftovers = std::fs::read_dir(&cut)
+        .expect("dir")
+        .filter(|e| {
+            e.as_ref()
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".plugen-")
+        })
+        .count();
+    assert_eq!(
+        leftovers, 0,
+        "temporary files of the killed run were not cleaned up"
+    );
+    let a = pngs(&whole);
+    let b = pngs(&cut);
+    assert_eq!(a.len(), 150);
+    assert_eq!(b.len(), 150);
+    for (f, g) in a.iter().zip(&b) {
+        assert_eq!(
+            std::fs::read(f).expect("png"),
+            std::fs::read(g).expect("png")
+        );
+    }
+}

@@ -131,8 +131,19 @@ pub fn code_for(
     }
 }
 
-/// Reads which images an earlier call wrote, trimming a torn last line.
+/// Reads which images an earlier call wrote, trimming a torn last line and
+/// removing temporary files a killed process left behind.
 fn recover(out: &Path) -> Result<BTreeSet<usize>> {
+    for entry in std::fs::read_dir(out)
+        .map_err(|e| Error::io(out, e))?
+        .flatten()
+    {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".plugen-") && name.ends_with(".tmp") {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), e))?;
+        }
+    }
     let path = out.join(MANIFEST_FILE);
     if !path.exists() {
         return Ok(BTreeSet::new());
