@@ -153,3 +153,21 @@ fn checkpoint_importer_refuses_the_corpus_and_runs_no_code() {
         "nothing may be written for a refused checkpoint"
     );
 }
+
+#[test]
+fn every_loader_refuses_a_directory_and_a_missing_path() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("a_folder.png");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let missing = tmp.path().join("not_there.png");
+    let sha = generator_sha();
+    for p in [&dir, &missing] {
+        let name = name_of(p);
+        refused(p, &name, |p| latents::read(p, 100));
+        refused(p, &name, labels::read);
+        refused(p, &name, |p| projection::load_target(p, 64));
+        refused(p, &name, |p| Plugin::load(p, &sha, &Device::Cpu));
+        refused(p, &name, |p| Bundle::open(p));
+        refused(p, &name, |p| import::import_torch(p, None, &tmp.path().join("m"), "m", Overwrite::Never));
+    }
+}
