@@ -6,6 +6,7 @@ expects a clear error naming the file, quickly, without a panic or a huge
 allocation. Needs only the Python standard library.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -116,6 +117,12 @@ write("model/other_arch/manifest.json", json.dumps({**man, "architecture": "styl
 write("model/missing_weights/manifest.json", json.dumps(man))
 write("model/sha_mismatch/manifest.json", json.dumps({**man, "sha256": "0" * 64}))
 write("model/sha_mismatch/generator.safetensors", safetensors({}))
+wrong = safetensors({"blocks.0.conv.weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}, f32([0.0] * 4))
+write("model/wrong_shapes/manifest.json", json.dumps({**man, "sha256": hashlib.sha256(wrong).hexdigest()}))
+write("model/wrong_shapes/generator.safetensors", wrong)
+nan_w = safetensors({"blocks.0.conv.weight": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, f32([float("nan")] * 4))
+write("model/nan_weights/manifest.json", json.dumps({**man, "sha256": hashlib.sha256(nan_w).hexdigest()}))
+write("model/nan_weights/generator.safetensors", nan_w)
 
 # --- images for projection
 write("image/empty.png", b"")
