@@ -167,7 +167,9 @@ fn every_loader_refuses_a_directory_and_a_missing_path() {
         refused(p, &name, labels::read);
         refused(p, &name, |p| projection::load_target(p, 64));
         refused(p, &name, |p| Plugin::load(p, &sha, &Device::Cpu));
-        refused(p, &name, |p| Bundle::open(p));
-        refused(p, &name, |p| import::import_torch(p, None, &tmp.path().join("m"), "m", Overwrite::Never));
+        refused(p, &name, Bundle::open);
+        refused(p, &name, |p| {
+            import::import_torch(p, None, &tmp.path().join("m"), "m", Overwrite::Never)
+        });
     }
 }
