@@ -133,8 +133,32 @@ fn peer(
     ))
 }
 
-/// Measures everything; `with_peer` also runs the onnxruntime peer.
-pub fn run(model: &Model, repeats: usize, with_peer: bool) -> Result<Report> {
+/// Times training the default plugin configuration on the committed 20 000
+/// (latent, label) pairs of tools/labels/data, once.
+fn train_seconds(model: &Model) -> Result<f64> {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/labels/data");
+    let latents =
+        plugen_core::formats::latents::read(&data.join("latents.npy"), model.latent_dim())?;
+    let labels = plugen_core::formats::labels::read(&data.join("labels.csv"))?;
+    let config = plugen_core::train::TrainConfig::default_for(model.latent_dim());
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let t = Instant::now();
+    plugen_core::train::train(
+        &latents,
+        &labels,
+        &Default::default(),
+        &config,
+        model.generator_sha256(),
+        model.device(),
+        &mut |_| {},
+        &cancel,
+    )?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Measures everything; `with_peer` also runs the onnxruntime peer, `with_train`
+/// also times a full training run (minutes).
+pub fn run(model: &Model, repeats: usize, with_peer: bool, with_train: bool) -> Result<Report> {
     let generator = model.generator();
     let dim = model.latent_dim();
     let dev: &Device = model.device();
@@ -222,6 +246,13 @@ pub fn run(model: &Model, repeats: usize, with_peer: bool) -> Result<Report> {
         let t = Instant::now();
         dataset::sample(model, &req, dir.path(), false, &mut |_, _| {})?;
         rates.push(256.0 / t.elapsed().as_secs_f64());
+    }
+    if with_train {
+        figures.push(Figure {
+            name: "train_s".into(),
+            ours: Stat::of(vec![train_seconds(model)?]),
+            peer: None,
+        });
     }
     figures.push(Figure {
         name: "sample_imgs_per_s".into(),

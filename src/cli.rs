@@ -192,6 +192,9 @@ enum Command {
         /// Do not run the onnxruntime peer.
         #[arg(long)]
         no_peer: bool,
+        /// Also time training the default plugin on the committed 20 000 pairs (minutes).
+        #[arg(long)]
+        train: bool,
     },
     /// Convert a DCGAN-style PyTorch checkpoint into a plugen model folder.
     ImportTorch {
@@ -510,9 +513,10 @@ pub fn run(cli: Cli) -> Result<()> {
             repeats,
             json,
             no_peer,
+            train,
         } => {
             let model = model.load(&plugin)?;
-            let report = crate::bench::run(&model, repeats.max(3), !no_peer)?;
+            let report = crate::bench::run(&model, repeats.max(3), !no_peer, train)?;
             if json {
                 println!(
                     "{}",
