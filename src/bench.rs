@@ -30,6 +30,7 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// Statistics of `v`, which must not be empty.
     fn of(mut v: Vec<f64>) -> Self {
         v.sort_by(f64::total_cmp);
         let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
@@ -121,7 +122,11 @@ fn peer(
         serde_json::from_slice(&out.stdout).map_err(|e| format!("peer output: {e}"))?;
     let runs = |k: &str| -> std::result::Result<Stat, String> {
         let arr = v[k].as_array().ok_or(format!("peer output lacks {k}"))?;
-        Ok(Stat::of(arr.iter().filter_map(|x| x.as_f64()).collect()))
+        let runs: Vec<f64> = arr.iter().filter_map(|x| x.as_f64()).collect();
+        if runs.is_empty() {
+            return Err(format!("peer output has no runs for {k}"));
+        }
+        Ok(Stat::of(runs))
     };
     Ok((
         runs("decode_b1_ms")?,

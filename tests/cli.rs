@@ -356,48 +356,26 @@ fn train_readout_and_conditional_sampling() {
         "{e}"
     );
     // Mistakes: one line each, naming the problem.
-    assert!(
-        fails(&[
+    let x = tmp.path().join("x");
+    for (set, expected) in [
+        ("smile=1", "unknown attribute \"smile\""),
+        ("lefty=7", "out of range"),
+        ("lefty", "NAME=VALUE"),
+    ] {
+        let args = [
             "sample",
             "-n",
             "2",
             "--plugin",
             s(&plugin_dir),
             "--set",
-            "smile=1",
+            set,
             "--out",
-            s(&tmp.path().join("x"))
-        ])
-        .contains("unknown attribute \"smile\"")
-    );
-    assert!(
-        fails(&[
-            "sample",
-            "-n",
-            "2",
-            "--plugin",
-            s(&plugin_dir),
-            "--set",
-            "lefty=7",
-            "--out",
-            s(&tmp.path().join("x"))
-        ])
-        .contains("out of range")
-    );
-    assert!(
-        fails(&[
-            "sample",
-            "-n",
-            "2",
-            "--plugin",
-            s(&plugin_dir),
-            "--set",
-            "lefty",
-            "--out",
-            s(&tmp.path().join("x"))
-        ])
-        .contains("NAME=VALUE")
-    );
+            s(&x),
+        ];
+        let e = fails(&args);
+        assert!(e.contains(expected), "{e}");
+    }
     // A plugin made for another generator is refused.
     let json = std::fs::read_to_string(plugin_dir.join("plugin.json")).expect("json");
     let sha = serde_json::from_str::<serde_json::Value>(&json).expect("json")["generator_sha256"]

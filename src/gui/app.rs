@@ -53,6 +53,17 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+Shift+Z", "Redo"),
 ];
 
+/// Which native file dialog to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialog {
+    /// A latent, sidecar or image to open.
+    Open,
+    /// A plugin.json to load.
+    Plugin,
+    /// A folder to export the tray into.
+    ExportDir,
+}
+
 /// A file dialog's answer, from its own thread.
 pub enum Picked {
     /// A file to open (latent or image).
@@ -184,14 +195,14 @@ impl EditorApp {
     }
 
     /// Shows a native file dialog on its own thread; its answer arrives as [`Picked`].
-    pub fn pick(&self, what: &'static str) {
+    pub fn pick(&self, what: Dialog) {
         let tx = self.picked_tx.clone();
         let open_dir = self.settings.open_dir.clone();
         let export_dir = self.settings.export_dir.clone();
         std::thread::spawn(move || {
             let dialog = rfd::FileDialog::new();
             let picked = match what {
-                "open" => dialog
+                Dialog::Open => dialog
                     .set_directory(open_dir.unwrap_or_default())
                     .add_filter(
                         "Latents, sidecars and images",
@@ -199,7 +210,7 @@ impl EditorApp {
                     )
                     .pick_file()
                     .map(Picked::Open),
-                "plugin" => dialog
+                Dialog::Plugin => dialog
                     .set_directory(open_dir.unwrap_or_default())
                     .add_filter("plugin.json", &["json"])
                     .pick_file()
@@ -353,10 +364,10 @@ impl EditorApp {
             self.send_opt(job);
         }
         if open {
-            self.pick("open");
+            self.pick(Dialog::Open);
         }
         if export {
-            self.pick("export");
+            self.pick(Dialog::ExportDir);
         }
         if new_face {
             let job = self.state.new_face(self.state.next_seed());

@@ -1,21 +1,21 @@
 //! The menu bar: File, Edit, View, Help.
 
-use super::app::{EditorApp, SHORTCUTS};
+use super::app::{Dialog, EditorApp, SHORTCUTS};
 
 /// Draws the menu bar.
 pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             if ui.button("Open latent or image…  (Ctrl+O)").clicked() {
-                app.pick("open");
+                app.pick(Dialog::Open);
                 ui.close();
             }
             if ui.button("Open plugin…").clicked() {
-                app.pick("plugin");
+                app.pick(Dialog::Plugin);
                 ui.close();
             }
             if ui.button("Export tray…  (Ctrl+S)").clicked() {
-                app.pick("export");
+                app.pick(Dialog::ExportDir);
                 ui.close();
             }
             ui.separator();

@@ -1,6 +1,6 @@
 //! The bottom panels: recent faces and the export tray, and the status bar.
 
-use super::app::EditorApp;
+use super::app::{Dialog, EditorApp};
 
 const THUMB: f32 = 56.0;
 
@@ -58,7 +58,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
             .on_hover_text("Pick the export folder and export (Ctrl+S)")
             .clicked()
         {
-            app.pick("export");
+            app.pick(Dialog::ExportDir);
         }
         for tex in &app.tray_thumbs {
             ui.add(
