@@ -38,6 +38,9 @@ pub struct Cli {
     /// Editor: a latent, sidecar or image to open at start.
     #[arg(long, value_name = "FILE")]
     open: Option<PathBuf>,
+    /// Editor: compute device: auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    device: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -281,7 +284,7 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return crate::gui::run(cli.model, cli.plugin, cli.open);
+        return crate::gui::run(cli.model, cli.plugin, cli.open, cli.device.parse()?);
     };
     match command {
         Command::Sample {

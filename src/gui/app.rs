@@ -104,6 +104,7 @@ impl EditorApp {
     pub fn new(
         model_dir: Option<&Path>,
         plugin: Option<&Path>,
+        device: plugen_core::device::DeviceChoice,
         settings: Settings,
         wake: impl Fn() + Send + 'static,
     ) -> Result<Self> {
@@ -111,7 +112,7 @@ impl EditorApp {
             Some(p) => PluginChoice::Path(p),
             None => PluginChoice::BundleDefault,
         };
-        let model = Model::load(model_dir, choice, plugen_core::device::DeviceChoice::Auto)?;
+        let model = Model::load(model_dir, choice, device)?;
         let name = model.bundle().manifest().name.clone();
         let info = worker::plugin_info(&model);
         let dim = model.latent_dim();

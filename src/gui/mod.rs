@@ -20,6 +20,7 @@ pub fn run(
     model_dir: Option<PathBuf>,
     plugin: Option<PathBuf>,
     open: Option<PathBuf>,
+    device: plugen_core::device::DeviceChoice,
 ) -> plugen_core::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -42,6 +43,7 @@ pub fn run(
             match EditorApp::new(
                 model_dir.as_deref(),
                 plugin.as_deref(),
+                device,
                 settings,
                 move || ctx.request_repaint(),
             ) {

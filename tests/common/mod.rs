@@ -95,7 +95,14 @@ pub fn harness(plugin: Option<&Path>) -> Harness<'static, EditorApp> {
         export_dir: Some(PathBuf::from("/tmp/plugen-exports")),
         ..Default::default()
     };
-    let app = EditorApp::new(None, plugin, settings, || {}).expect("editor starts");
+    let app = EditorApp::new(
+        None,
+        plugin,
+        plugen_core::device::DeviceChoice::Cpu,
+        settings,
+        || {},
+    )
+    .expect("editor starts");
     let mut h = Harness::builder()
         .with_size(egui::vec2(1100.0, 760.0))
         .wgpu()
