@@ -54,7 +54,7 @@ impl TrainConfig {
     /// Defaults for `dim`-sized latents.
     pub fn default_for(dim: usize) -> Self {
         Self {
-            epochs: 60,
+            epochs: 24,
             batch_size: 256,
             learning_rate: 1e-3,
             weight_decay: 1e-4,
