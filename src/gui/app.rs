@@ -83,6 +83,7 @@ pub struct EditorApp {
     worker: Worker,
     pub(super) face_texture: Option<(u64, TextureHandle)>,
     pub(super) target_texture: Option<TextureHandle>,
+    target_rev: Option<u64>,
     pub(super) thumbs: Vec<TextureHandle>,
     pub(super) tray_thumbs: Vec<TextureHandle>,
     strips_rev: Option<u64>,
@@ -127,6 +128,7 @@ impl EditorApp {
             worker,
             face_texture: None,
             target_texture: None,
+            target_rev: None,
             thumbs: Vec::new(),
             tray_thumbs: Vec::new(),
             strips_rev: None,
@@ -422,11 +424,14 @@ impl EditorApp {
                 }
             }
         }
-        self.target_texture = self.state.target.as_ref().map(|t| {
-            self.target_texture
-                .take()
-                .unwrap_or_else(|| ctx.load_texture("target", to_color_image(t), options))
-        });
+        if self.target_rev != Some(self.state.target_rev) {
+            self.target_rev = Some(self.state.target_rev);
+            self.target_texture = self
+                .state
+                .target
+                .as_ref()
+                .map(|t| ctx.load_texture("target", to_color_image(t), options));
+        }
         if self.strips_rev != Some(self.state.strips_rev) {
             self.strips_rev = Some(self.state.strips_rev);
             let tex = |name: String, img: &image::RgbImage| {

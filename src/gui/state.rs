@@ -95,6 +95,8 @@ pub struct EditorState {
     pub projection: Option<Projection>,
     /// The target of the last projection, shown beside its reconstruction.
     pub target: Option<RgbImage>,
+    /// Bumped whenever `target` changes (for its texture).
+    pub target_rev: u64,
     next_seq: u64,
     settled_seq: u64,
     /// Jobs other than renders still out.
@@ -134,6 +136,7 @@ impl EditorState {
             compute_ms: 0.0,
             projection: None,
             target: None,
+            target_rev: 0,
             next_seq: 0,
             settled_seq: 0,
             busy: 0,
@@ -223,8 +226,13 @@ impl EditorState {
     pub fn new_face(&mut self, seed: u64) -> Job {
         self.live = self.sampled(seed, self.live.temperature);
         self.origin = self.live.clone();
-        self.target = None;
+        self.set_target(None);
         self.render(true)
+    }
+
+    fn set_target(&mut self, target: Option<RgbImage>) {
+        self.target = target;
+        self.target_rev += 1;
     }
 
     /// The next seed after the current one (or 0 for a loaded face).
@@ -292,7 +300,7 @@ impl EditorState {
             exact: Some(latent),
         };
         self.origin = self.live.clone();
-        self.target = target;
+        self.set_target(target);
         self.render(true)
     }
 
