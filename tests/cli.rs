@@ -9,13 +9,24 @@ use plugen_core::formats::npy;
 use plugen_core::fsutil::Overwrite;
 use plugen_core::rng::SeededRng;
 
-fn plugen(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plugen"))
-        .args(args)
+/// `plugen ARGS…` run from the source tree on the bundled model, optionally under a wrapper (`prlimit …`).
+fn command(wrapper: &[&str], args: &[&str]) -> Command {
+    let mut c = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(env!("CARGO_BIN_EXE_plugen"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_plugen")),
+    };
+    c.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("PLUGEN_MODEL")
-        .output()
-        .expect("the plugen binary runs")
+        .env_remove("PLUGEN_MODEL");
+    c
+}
+
+fn plugen(args: &[&str]) -> Output {
+    command(&[], args).output().expect("the plugen binary runs")
 }
 
 fn ok(args: &[&str]) -> String {
@@ -495,12 +506,18 @@ fn same_seed_same_bytes_on_any_thread_count() {
     let mut outputs = Vec::new();
     for threads in ["1", "2", "3"] {
         let out = tmp.path().join(format!("t{threads}"));
-        let status = Command::new(env!("CARGO_BIN_EXE_plugen"))
-            .args([
-                "sample", "-n", "8", "--seed", "11", "--set", "smile=2", "--out",
-            ])
-            .arg(&out)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+        let args = [
+            "sample",
+            "-n",
+            "8",
+            "--seed",
+            "11",
+            "--set",
+            "smile=2",
+            "--out",
+            s(&out),
+        ];
+        let status = command(&[], &args)
             .env("RAYON_NUM_THREADS", threads)
             .status()
             .expect("plugen sample");
@@ -529,12 +546,8 @@ fn run_killed_mid_write_leaves_consistent_files_and_resumes() {
     let whole = tmp.path().join("whole");
     let cut = tmp.path().join("cut");
     ok(&["sample", "-n", "150", "--seed", "9", "--out", s(&whole)]);
-    let status = Command::new("prlimit")
-        .arg("--fsize=60000")
-        .arg(env!("CARGO_BIN_EXE_plugen"))
-        .args(["sample", "-n", "150", "--seed", "9", "--out"])
-        .arg(&cut)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let args = ["sample", "-n", "150", "--seed", "9", "--out", s(&cut)];
+    let status = command(&["prlimit", "--fsize=60000"], &args)
         .status()
         .expect("prlimit (util-linux) runs plugen");
     assert!(!status.success(), "the limit should have stopped the run");

@@ -20,6 +20,7 @@ use crate::formats::sidecar::{self, Sidecar};
 use crate::fsutil::{self, Overwrite};
 use crate::imaging;
 use crate::model::Model;
+use crate::plugin::sample_code;
 use crate::rng::SeededRng;
 
 /// Name of the manifest inside the output folder.
@@ -119,11 +120,8 @@ pub fn code_for(
 ) -> Vec<f32> {
     let mut rng = SeededRng::new(req.seed, index as u64);
     match model.plugin() {
-        None => rng
-            .normal_vec(model.latent_dim())
-            .into_iter()
-            .map(|v| v * req.temperature)
-            .collect(),
+        // No attributes: every coordinate is free, N(0, T²).
+        None => sample_code(&[], 1.0, model.latent_dim(), &[], req.temperature, &mut rng),
         Some(plugin) => {
             let r = &per_image[index % per_image.len()];
             plugin.sample_code(r, req.temperature, &mut rng)
