@@ -138,13 +138,15 @@ fn peer(
     ))
 }
 
-/// Times training the default plugin configuration on the committed 20 000
-/// (latent, label) pairs of tools/labels/data, once.
+/// Times training the default plugin configuration on the bundle's 20 000
+/// (latent, label) pairs (`plugin.latents.npy`, `plugin.labels.csv`), once.
 fn train_seconds(model: &Model) -> Result<f64> {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/labels/data");
-    let latents =
-        plugen_core::formats::latents::read(&data.join("latents.npy"), model.latent_dim())?;
-    let labels = plugen_core::formats::labels::read(&data.join("labels.csv"))?;
+    let dir = model.bundle().dir();
+    let (latents, labels) = plugen_core::plugin::read_pair(
+        &dir.join("plugin.latents.npy"),
+        &dir.join("plugin.labels.csv"),
+        model.latent_dim(),
+    )?;
     let config = plugen_core::train::TrainConfig::default_for(model.latent_dim());
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let t = Instant::now();

@@ -12,11 +12,11 @@ use plugen_core::attributes::parse_assignment;
 use plugen_core::dataset::{self, SampleRequest};
 use plugen_core::device::DeviceChoice;
 use plugen_core::error::{Error, Result};
-use plugen_core::formats::labels;
 use plugen_core::formats::latents::{self, Latents};
 use plugen_core::formats::sidecar::{self, Sidecar};
 use plugen_core::fsutil::{self, Overwrite};
 use plugen_core::imaging;
+use plugen_core::labelling::{self, LabelSet};
 use plugen_core::model::{Model, PluginChoice};
 use plugen_core::session::EditSession;
 use plugen_core::train::{self, AttributeMeta, TrainConfig};
@@ -100,6 +100,9 @@ enum Command {
         /// Continue an interrupted run in --out.
         #[arg(long)]
         resume: bool,
+        /// Sample the generator alone (latents from N(0, T²)), without any plugin.
+        #[arg(long, conflicts_with = "plugin")]
+        no_plugin: bool,
     },
     /// Edit an existing latent's attributes and write the image + sidecar.
     Edit {
@@ -143,15 +146,19 @@ enum Command {
         /// Optional JSON {name: {display_name, description, ends, labeller, kind}}.
         #[arg(long)]
         meta: Option<PathBuf>,
-        /// Output folder for plugin.json + plugin.safetensors.
-        #[arg(long)]
-        out: PathBuf,
+        /// Output folder for plugin.json + plugin.safetensors (training from scratch).
+        #[arg(long, required_unless_present = "extend", conflicts_with = "extend")]
+        out: Option<PathBuf>,
+        /// Add the labels' attributes to this plugin: the new version is saved next to
+        /// it as plugin-vN.json, starting from its weights and keeping its training data.
+        #[arg(long, value_name = "PLUGIN", conflicts_with_all = ["couplings", "hidden"])]
+        extend: Option<PathBuf>,
         /// Training epochs.
         #[arg(long)]
         epochs: Option<usize>,
-        /// Seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// Seed (default: 0, or the extended plugin's).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Learning rate.
         #[arg(long)]
         lr: Option<f64>,
@@ -164,6 +171,35 @@ enum Command {
         /// Hidden width of the coupling MLPs.
         #[arg(long)]
         hidden: Option<usize>,
+    },
+    /// Make or extend a label set (latents .npy + labels CSV) from the images of a
+    /// `plugen sample` run: sorted into folders by value, or listed in a table.
+    Label {
+        /// The sample run folder (with manifest.jsonl).
+        run: PathBuf,
+        /// Labels from folders: SORTED/VALUE/IMAGE.png label IMAGE with VALUE for this attribute.
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_unless_present = "table",
+            conflicts_with = "table"
+        )]
+        attribute: Option<String>,
+        /// Where the sorted folders are (default: the run folder).
+        #[arg(long, value_name = "DIR", requires = "attribute")]
+        sorted: Option<PathBuf>,
+        /// Labels from a CSV whose first column is `image` and the others attributes.
+        #[arg(long, value_name = "FILE")]
+        table: Option<PathBuf>,
+        /// Latents file to write or extend (.npy).
+        #[arg(long)]
+        latents: PathBuf,
+        /// Labels CSV to write or extend.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Latent size (default: the model's).
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Print the plugin's attribute estimates for latents (the forward flow as a classifier).
     Readout {
@@ -299,8 +335,17 @@ pub fn run(cli: Cli) -> Result<()> {
             scale,
             out,
             resume,
+            no_plugin,
         } => {
-            let model = model.load(&plugin)?;
+            let model = if no_plugin {
+                Model::load(
+                    model.model.as_deref(),
+                    PluginChoice::None,
+                    model.device.parse()?,
+                )?
+            } else {
+                model.load(&plugin)?
+            };
             let req = SampleRequest {
                 count,
                 seed,
@@ -385,6 +430,7 @@ pub fn run(cli: Cli) -> Result<()> {
             labels: labels_path,
             meta,
             out,
+            extend,
             epochs,
             seed,
             lr,
@@ -392,24 +438,13 @@ pub fn run(cli: Cli) -> Result<()> {
             couplings,
             hidden,
         } => {
-            let model = Model::load(
-                model.model.as_deref(),
-                PluginChoice::None,
-                model.device.parse()?,
-            )?;
-            let data = latents::read(&latents_path, model.latent_dim())?;
-            let table = labels::read(&labels_path)?;
-            if table.rows.len() != data.count() {
-                return Err(Error::format(
-                    &labels_path,
-                    format!(
-                        "{} label rows, but {} holds {} latents",
-                        table.rows.len(),
-                        latents_path.display(),
-                        data.count()
-                    ),
-                ));
-            }
+            let choice = match &extend {
+                Some(p) => PluginChoice::Path(p),
+                None => PluginChoice::None,
+            };
+            let model = Model::load(model.model.as_deref(), choice, model.device.parse()?)?;
+            let (data, table) =
+                plugen_core::plugin::read_pair(&latents_path, &labels_path, model.latent_dim())?;
             let meta: HashMap<String, AttributeMeta> = match meta {
                 Some(p) => {
                     serde_json::from_slice(&fsutil::read_limited(&p, 1 << 20)?).map_err(|e| {
@@ -418,8 +453,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
                 None => HashMap::new(),
             };
-            let mut config = TrainConfig::default_for(model.latent_dim());
-            config.seed = seed;
+            let base = model.plugin();
+            let mut config = match base {
+                Some(b) => train::extension_config(b),
+                None => TrainConfig::default_for(model.latent_dim()),
+            };
+            if let Some(s) = seed {
+                config.seed = s;
+            }
             if let Some(e) = epochs {
                 config.epochs = e;
             }
@@ -435,9 +476,11 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(h) = hidden {
                 config.flow.hidden = h;
             }
-            if out.join(plugen_core::plugin::MANIFEST_FILE).exists() {
+            if let Some(out) = &out
+                && out.join(plugen_core::plugin::MANIFEST_FILE).exists()
+            {
                 return Err(Error::format(
-                    &out,
+                    out,
                     "already holds a plugin.json; choose another --out",
                 ));
             }
@@ -446,21 +489,38 @@ pub fn run(cli: Cli) -> Result<()> {
                 "{bar:40} epoch {pos}/{len} {msg} {elapsed}",
             );
             let cancel = AtomicBool::new(false);
-            let (trained, report) = train::train(
-                &data,
-                &table,
-                &meta,
-                &config,
-                model.generator_sha256(),
-                model.device(),
-                &mut |p| {
-                    pb.set_position(p.epoch as u64);
-                    pb.set_message(format!("loss {:.4} σ {:.3}", p.loss, p.sigma));
-                },
-                &cancel,
-            )?;
+            let mut on_progress = |p: &train::Progress| {
+                pb.set_position(p.epoch as u64);
+                pb.set_message(format!("loss {:.4} σ {:.3}", p.loss, p.sigma));
+            };
+            let (trained, report) = match base {
+                Some(b) => train::extend(
+                    b,
+                    &data,
+                    &table,
+                    &meta,
+                    &config,
+                    model.device(),
+                    &mut on_progress,
+                    &cancel,
+                )?,
+                None => train::train(
+                    &data,
+                    &table,
+                    &meta,
+                    &config,
+                    model.generator_sha256(),
+                    model.device(),
+                    &mut on_progress,
+                    &cancel,
+                )?,
+            };
             pb.finish_and_clear();
-            let path = trained.save(&out)?;
+            let path = match (base, &out) {
+                (Some(b), _) => trained.save_next_version(b.dir())?,
+                (None, Some(out)) => trained.save(out)?,
+                (None, None) => return Err(Error::invalid("pass --out DIR or --extend PLUGIN")),
+            };
             println!(
                 "trained on {} rows ({} held out); final loss {:.4}",
                 report.rows[0],
@@ -473,7 +533,69 @@ pub fn run(cli: Cli) -> Result<()> {
                     m.name, m.metric, m.value, m.count
                 );
             }
+            for p in &report.pseudo_labels {
+                println!(
+                    "  {:<14} {} rows pseudo-labelled by a logistic regression on its labels",
+                    p.name, p.added
+                );
+            }
             println!("wrote {}", path.display());
+            Ok(())
+        }
+        Command::Label {
+            run,
+            attribute,
+            sorted,
+            table,
+            latents: latents_path,
+            labels: labels_path,
+            model,
+        } => {
+            let dim = Model::load(
+                model.model.as_deref(),
+                PluginChoice::None,
+                model.device.parse()?,
+            )?
+            .latent_dim();
+            let new = match (&attribute, &table) {
+                (Some(name), _) => labelling::from_sorted_folders(
+                    &run,
+                    sorted.as_deref().unwrap_or(&run),
+                    name,
+                    dim,
+                )?,
+                (None, Some(t)) => labelling::from_table(&run, t, dim)?,
+                (None, None) => {
+                    return Err(Error::invalid("pass --attribute NAME or --table FILE"));
+                }
+            };
+            let mut set = match (latents_path.exists(), labels_path.exists()) {
+                (true, true) => LabelSet::read(&latents_path, &labels_path, dim)?,
+                (false, false) => LabelSet::empty(dim),
+                (true, false) => {
+                    return Err(Error::format(
+                        &labels_path,
+                        "missing, but the latents file exists; pass both of an existing pair or two new paths",
+                    ));
+                }
+                (false, true) => {
+                    return Err(Error::format(
+                        &latents_path,
+                        "missing, but the labels file exists; pass both of an existing pair or two new paths",
+                    ));
+                }
+            };
+            let before = set.len();
+            set.merge(&new)?;
+            set.write(&latents_path, &labels_path)?;
+            println!(
+                "{} labelled faces read; {} now has {} rows ({} new), columns {}",
+                new.len(),
+                labels_path.display(),
+                set.len(),
+                set.len() - before,
+                set.labels.names.join(", ")
+            );
             Ok(())
         }
         Command::Readout {

@@ -6,7 +6,7 @@
   how often the attribute flipped, how often every *other* binary attribute
   kept its label, and the mean absolute pixel change (0-1 scale).
 - Linear baseline (InterFaceGAN-style): a logistic regression from z to each
-  binary label on the training data (tools/labels/data); the same latents are
+  binary label on the training data (models/dcgan-digiface64/plugin.latents.npy, plugin.labels.csv); the same latents are
   moved along the unit normal n to signed distance -2 / +2 from the boundary
   (z' = z + (t - d(z)) n) and measured the same way.
 
@@ -76,8 +76,8 @@ def main():
     base_px = pixels(os.path.join(args.work, "fresh"), args.n)
     label = {a: np.array([float(s[c]) >= 0.5 for s in base]) for a, c in BINARY.items()}
 
-    train_z = np.load(os.path.join(HERE, "data", "latents.npy"))
-    train_rows = list(csv.DictReader(open(os.path.join(HERE, "data", "labels.csv"))))
+    train_z = np.load(os.path.join(HERE, "..", "..", "models", "dcgan-digiface64", "plugin.latents.npy"))
+    train_rows = list(csv.DictReader(open(os.path.join(HERE, "..", "..", "models", "dcgan-digiface64", "plugin.labels.csv"))))
     lines = [
         "| attribute | method | flipped | others kept | mean pixel change |",
         "|---|---|---|---|---|",

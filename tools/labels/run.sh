@@ -16,7 +16,7 @@ plugen=target/release/plugen
 [ -f "$work/samples/manifest.jsonl" ] || $plugen sample -n 20000 --seed 2026 --out "$work/samples"
 python3 tools/labels/label.py "$work/samples" --out "$work"
 python3 tools/labels/grids.py "$work/samples" --scores "$work/scores.csv" --out "$work"
-cp "$work/latents.npy" "$work/labels.csv" tools/labels/data/
-$plugen train --latents tools/labels/data/latents.npy --labels tools/labels/data/labels.csv \
+$plugen train --latents "$work/latents.npy" --labels "$work/labels.csv" \
   --meta tools/labels/attributes.json --seed 7 --out "$work/plugin"
-echo "Plugin in $work/plugin; copy plugin.json and plugin.safetensors into models/dcgan-digiface64/ to ship it."
+echo "Plugin in $work/plugin; copy plugin.json, plugin.safetensors, plugin.latents.npy and"
+echo "plugin.labels.csv into models/dcgan-digiface64/ to ship it."

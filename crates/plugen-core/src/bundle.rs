@@ -11,7 +11,7 @@ use crate::error::{Error, Result, WithPath};
 use crate::formats::weights;
 use crate::fsutil::{self, Overwrite};
 use crate::generator::{Generator, GeneratorConfig};
-use crate::plugin;
+use crate::versions;
 
 /// Value of the generator manifest's `format` field.
 pub const FORMAT: &str = "plugen-generator";
@@ -135,10 +135,10 @@ impl Bundle {
         Generator::new(vb, self.manifest.generator.clone()).with_path(&path)
     }
 
-    /// The bundle's default plugin, if it has one.
+    /// The bundle's default plugin: its newest version (`plugin-vN.json`, else
+    /// `plugin.json`), if it has one.
     pub fn default_plugin(&self) -> Option<PathBuf> {
-        let p = self.dir.join(plugin::MANIFEST_FILE);
-        p.is_file().then_some(p)
+        versions::latest(&self.dir)
     }
 
     /// Writes a manifest into `dir`.

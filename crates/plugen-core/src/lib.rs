@@ -20,13 +20,16 @@ pub mod fsutil;
 pub mod generator;
 pub mod imaging;
 pub mod import;
+pub mod labelling;
 pub mod model;
 pub mod plugin;
 pub mod prior;
 pub mod projection;
+pub mod pseudo_labels;
 pub mod rng;
 pub mod session;
 pub mod train;
+pub mod versions;
 
 pub use candle_core::{Device, Tensor};
 pub use error::{Error, Result};

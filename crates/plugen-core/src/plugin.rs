@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::attributes::{Attribute, AttributeKind};
 use crate::error::{Error, Result, WithPath};
 use crate::flow::{Flow, FlowConfig};
-use crate::formats::latents::Latents;
+use crate::formats::labels::{self, LabelTable};
+use crate::formats::latents::{self, Latents};
 use crate::formats::weights;
 use crate::fsutil;
 use crate::rng::SeededRng;
@@ -35,6 +36,30 @@ pub struct TrainingSummary {
     /// Held-out metric per attribute (accuracy for binary, correlation for continuous).
     #[serde(default)]
     pub holdout_metrics: std::collections::BTreeMap<String, f32>,
+    /// The (latents, labels) files it was trained on, relative to `plugin.json`,
+    /// in row order; a plugin that names them can be extended with new attributes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataSource>,
+}
+
+/// One pair of training files: latents (`.npy`) and their labels (CSV), row for row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSource {
+    /// Latents file, relative to `plugin.json`'s folder.
+    pub latents: String,
+    /// Labels CSV, relative to `plugin.json`'s folder.
+    pub labels: String,
+}
+
+/// Whether `name` is a plain relative path inside a folder: no absolute paths,
+/// no `..`, no backslashes, no hidden components.
+fn is_inside_folder(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('\\')
+        && !name.starts_with('/')
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.'))
 }
 
 /// Everything in `plugin.json`.
@@ -104,6 +129,16 @@ impl PluginManifest {
                 path,
                 "weights must be a file name next to plugin.json",
             ));
+        }
+        for d in &self.training.data {
+            for name in [&d.latents, &d.labels] {
+                if !is_inside_folder(name) {
+                    return Err(Error::format(
+                        path,
+                        format!("training data {name:?} must be a path inside the plugin's folder"),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -190,6 +225,38 @@ impl Plugin {
     /// Where `plugin.json` was read from (empty for an in-memory plugin).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The folder `plugin.json` is in (where its weights and data are).
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Reads the (latents, labels) the plugin was trained on, all sources stacked.
+    pub fn training_data(&self) -> Result<(Latents, LabelTable)> {
+        let sources = &self.manifest.training.data;
+        if sources.is_empty() {
+            return Err(Error::format(
+                &self.path,
+                "this plugin does not name its training data (training.data), so it cannot be extended",
+            ));
+        }
+        let dim = self.manifest.flow.dim;
+        let mut latents = Latents::new(dim, Vec::new())?;
+        let mut labels = LabelTable {
+            names: Vec::new(),
+            rows: Vec::new(),
+        };
+        for d in sources {
+            let (l, t) = read_pair(
+                &self.dir().join(&d.latents),
+                &self.dir().join(&d.labels),
+                dim,
+            )?;
+            latents.data.extend(l.data);
+            labels = labels.stack(&t);
+        }
+        Ok((latents, labels))
     }
 
     /// SHA-256 of the weights file.
@@ -330,6 +397,28 @@ pub fn sample_code(
         };
     }
     code
+}
+
+/// Reads a latents file and its labels CSV, checking they match row for row.
+pub fn read_pair(
+    latents_path: &Path,
+    labels_path: &Path,
+    dim: usize,
+) -> Result<(Latents, LabelTable)> {
+    let l = latents::read(latents_path, dim)?;
+    let t = labels::read(labels_path)?;
+    if t.rows.len() != l.count() {
+        return Err(Error::format(
+            labels_path,
+            format!(
+                "{} label rows, but {} holds {} latents",
+                t.rows.len(),
+                latents_path.display(),
+                l.count()
+            ),
+        ));
+    }
+    Ok((l, t))
 }
 
 fn short(sha: &str) -> &str {

@@ -6,7 +6,12 @@
 //!   rare class pulls as hard as a common one (this is how σ-level balance is
 //!   kept with skewed labels such as 11 % smiling);
 //! - binary attribute, missing label: the mixture p·N(+1, σ) + (1−p)·N(−1, σ),
-//!   with p the positive frequency, so partially labelled data trains;
+//!   with p the positive frequency, so partially labelled data trains; but when
+//!   fewer than half of the rows are labelled (an attribute added with a few
+//!   hundred hand labels), N(mean, √(std² + σ²)) of the labelled values, like a
+//!   continuous attribute: the mixture would make the flow split thousands of
+//!   unlabelled faces into two tight clusters guided by a few hundred labels,
+//!   and it splits them along whatever is easiest instead of the attribute;
 //! - continuous attribute, labelled: N(label, σ), labels scaled to [−1, 1];
 //! - continuous attribute, missing: N(mean, √(std² + σ²)) of the labelled values.
 //!
@@ -22,9 +27,14 @@ const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 /// Class weights are clamped to this range, so a class seen a handful of times cannot dominate.
 const MAX_CLASS_WEIGHT: f32 = 10.0;
 
+/// Below this labelled fraction, missing binary labels get one broad Gaussian instead of the mixture.
+pub const MIXTURE_MIN_LABELLED: f32 = 0.5;
+
 /// The prior for one plugin's attributes.
 pub struct Prior {
     attributes: Vec<Attribute>,
+    /// Per attribute: missing labels use the two-class mixture.
+    mixture_for_missing: Vec<bool>,
 }
 
 /// Per-batch targets for the attribute coordinates, shape (N, K) each.
@@ -37,9 +47,20 @@ pub struct PriorBatch {
 }
 
 impl Prior {
-    /// A prior over the given attributes (the first K flow coordinates).
-    pub fn new(attributes: Vec<Attribute>) -> Self {
-        Self { attributes }
+    /// A prior over the given attributes (the first K flow coordinates), for
+    /// training data of `rows` rows.
+    pub fn new(attributes: Vec<Attribute>, rows: usize) -> Self {
+        let mixture_for_missing = attributes
+            .iter()
+            .map(|a| {
+                a.kind == AttributeKind::Binary
+                    && a.labelled as f32 >= MIXTURE_MIN_LABELLED * rows as f32
+            })
+            .collect();
+        Self {
+            attributes,
+            mixture_for_missing,
+        }
     }
 
     fn class_weight(a: &Attribute, positive: bool) -> f32 {
@@ -70,13 +91,13 @@ impl Prior {
                         sd[at] = sigma;
                         gw[at] = Self::class_weight(a, label >= 0.5);
                     }
-                    (AttributeKind::Binary, None) => mw[at] = 1.0,
+                    (AttributeKind::Binary, None) if self.mixture_for_missing[j] => mw[at] = 1.0,
                     (AttributeKind::Continuous, Some(label)) => {
                         mean[at] = a.to_flow(label);
                         sd[at] = sigma;
                         gw[at] = 1.0;
                     }
-                    (AttributeKind::Continuous, None) => {
+                    (_, None) => {
                         mean[at] = a.prior_mean;
                         sd[at] = (a.prior_std * a.prior_std + sigma * sigma).sqrt();
                         gw[at] = 1.0;
@@ -171,7 +192,8 @@ mod tests {
     #[test]
     fn log_prob_matches_closed_form() -> Result<()> {
         let dev = Device::Cpu;
-        let prior = Prior::new(vec![binary(0.25)]);
+        // 1 of 2 rows labelled: the mixture for the missing one.
+        let prior = Prior::new(vec![binary(0.25)], 2);
         let sigma = 0.5f32;
         let y = Tensor::new(&[[0.8f32, 0.3], [0.2, -1.0]], &dev)?;
         let rows: Vec<&[Option<f32>]> = vec![&[Some(1.0)], &[None]];
@@ -186,6 +208,28 @@ mod tests {
             + norm(-1.0, 0., 1.).ln();
         assert!((lp[0] as f64 - want0).abs() < 1e-4, "{} vs {want0}", lp[0]);
         assert!((lp[1] as f64 - want1).abs() < 1e-4, "{} vs {want1}", lp[1]);
+        Ok(())
+    }
+
+    /// With few labelled rows a missing label is one broad Gaussian, N(mean, √(std² + σ²)).
+    #[test]
+    fn sparse_labels_use_a_broad_gaussian_for_missing() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut a = binary(0.25);
+        a.prior_mean = -0.5;
+        a.prior_std = 0.8;
+        let prior = Prior::new(vec![a], 3);
+        let sigma = 0.5f32;
+        let y = Tensor::new(&[[0.2f32, -1.0]], &dev)?;
+        let rows: Vec<&[Option<f32>]> = vec![&[None]];
+        let batch = prior.batch(&rows, sigma, &dev)?;
+        let lp = prior.log_prob(&y, &batch, sigma)?.to_vec1::<f32>()?;
+        let norm = |x: f64, m: f64, s: f64| {
+            (-(x - m).powi(2) / (2. * s * s)).exp() / (s * (2. * std::f64::consts::PI).sqrt())
+        };
+        let sd = (0.8f64 * 0.8 + 0.25).sqrt();
+        let want = norm(0.2, -0.5, sd).ln() + norm(-1.0, 0., 1.).ln();
+        assert!((lp[0] as f64 - want).abs() < 1e-4, "{} vs {want}", lp[0]);
         Ok(())
     }
 }

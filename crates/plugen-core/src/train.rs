@@ -7,7 +7,7 @@
 //! cancel flag stops training between steps.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -18,12 +18,14 @@ use crate::attributes::{Attribute, AttributeKind};
 use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowConfig};
 use crate::formats::labels::LabelTable;
-use crate::formats::latents::Latents;
+use crate::formats::latents::{self, Latents};
 use crate::formats::weights;
 use crate::fsutil::{self, Overwrite};
-use crate::plugin::{self, Plugin, PluginManifest, TrainingSummary};
+use crate::plugin::{self, DataSource, Plugin, PluginManifest, TrainingSummary};
 use crate::prior::Prior;
+use crate::pseudo_labels::{self, PseudoCount};
 use crate::rng::SeededRng;
+use crate::versions;
 
 /// Training settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +161,8 @@ pub struct TrainReport {
     pub metrics: Vec<AttributeMetric>,
     /// Rows used for training and held out.
     pub rows: [usize; 2],
+    /// Pseudo-labels given to sparsely labelled attributes ([`pseudo_labels`]).
+    pub pseudo_labels: Vec<PseudoCount>,
 }
 
 /// Derives attribute specifications (kind, range, statistics) from labels.
@@ -306,41 +310,79 @@ pub struct Trained {
     /// Its description.
     pub manifest: PluginManifest,
     varmap: VarMap,
+    /// The rows this training added to its parent's data (all of them for a
+    /// plugin trained from scratch), written next to the plugin when saved.
+    new_data: (Latents, LabelTable),
 }
 
 impl Trained {
-    /// Writes `plugin.json` and `plugin.safetensors` into `dir` (created if needed),
-    /// never replacing existing files. Returns the path of `plugin.json`.
-    pub fn save(&self, dir: &Path) -> Result<std::path::PathBuf> {
+    /// Writes the plugin into `dir` (created if needed) as `plugin.json`, never
+    /// replacing existing files. Returns the path of `plugin.json`.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let json = dir.join(plugin::MANIFEST_FILE);
+        self.save_as(&dir.join(plugin::MANIFEST_FILE))
+    }
+
+    /// Writes the plugin into `dir` as its next version ([`versions::next_path`]).
+    pub fn save_next_version(&self, dir: &Path) -> Result<PathBuf> {
+        self.save_as(&versions::next_path(dir))
+    }
+
+    /// Writes the manifest at `json` with its weights (`STEM.safetensors`) and the
+    /// rows it added (`STEM.latents.npy`, `STEM.labels.csv`) beside it. Nothing is
+    /// replaced; if any write fails, the files already written are removed.
+    pub fn save_as(&self, json: &Path) -> Result<PathBuf> {
+        let dir = json.parent().unwrap_or(Path::new("."));
+        let stem = json
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| Error::format(json, "not a usable plugin file name"))?;
         if json.exists() {
             return Err(Error::io(
-                &json,
+                json,
                 std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
-                    "a plugin is already here; choose another --out folder",
+                    "a plugin is already here; choose another place",
                 ),
             ));
         }
-        let tensors: HashMap<String, Tensor> = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect();
-        weights::save(
-            &dir.join(&self.manifest.weights),
-            &tensors,
-            Overwrite::Never,
-        )?;
-        let mut text = serde_json::to_string_pretty(&self.manifest)
-            .map_err(|e| Error::invalid(e.to_string()))?;
-        text.push('\n');
-        fsutil::write_atomic(&json, text.as_bytes(), Overwrite::Never)?;
-        Ok(json)
+        let mut manifest = self.manifest.clone();
+        manifest.weights = format!("{stem}.safetensors");
+        let source = DataSource {
+            latents: format!("{stem}.latents.npy"),
+            labels: format!("{stem}.labels.csv"),
+        };
+        let mut written: Vec<PathBuf> = Vec::new();
+        let result = (|| -> Result<()> {
+            let tensors: HashMap<String, Tensor> = self
+                .varmap
+                .data()
+                .lock()
+                .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+                .collect();
+            let path = dir.join(&manifest.weights);
+            weights::save(&path, &tensors, Overwrite::Never)?;
+            written.push(path);
+            let path = dir.join(&source.latents);
+            latents::write_npy(&path, &self.new_data.0, Overwrite::Never)?;
+            written.push(path);
+            let path = dir.join(&source.labels);
+            fsutil::write_atomic(&path, self.new_data.1.to_csv().as_bytes(), Overwrite::Never)?;
+            written.push(path);
+            manifest.training.data.push(source);
+            let mut text = serde_json::to_string_pretty(&manifest)
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            text.push('\n');
+            fsutil::write_atomic(json, text.as_bytes(), Overwrite::Never)
+        })();
+        if result.is_err() {
+            for p in &written {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        result.map(|()| json.to_path_buf())
     }
 
     /// Turns the trained weights into a usable in-memory plugin.
@@ -356,7 +398,7 @@ impl Trained {
     }
 }
 
-/// Trains a plugin. `labels.rows.len()` must equal `latents.count()`.
+/// Trains a plugin from scratch. `labels.rows.len()` must equal `latents.count()`.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     latents: &Latents,
@@ -369,6 +411,150 @@ pub fn train(
     cancel: &AtomicBool,
 ) -> Result<(Trained, TrainReport)> {
     config.validate()?;
+    check_rows(latents, labels)?;
+    if config.flow.dim != latents.dim {
+        return Err(Error::invalid(format!(
+            "flow dim {} but latents have {}",
+            config.flow.dim, latents.dim
+        )));
+    }
+    let varmap = seeded_varmap(&config.flow, config.seed, device)?;
+    let job = Job {
+        latents,
+        labels,
+        meta,
+        config,
+        device,
+    };
+    let (attributes, report) = job.fit(&varmap, progress, cancel)?;
+    let manifest = manifest_for(config, attributes, generator_sha256, &report, Vec::new());
+    let new_data = (latents.clone(), labels.clone());
+    Ok((
+        Trained {
+            manifest,
+            varmap,
+            new_data,
+        },
+        report,
+    ))
+}
+
+/// Settings for extending `base`: its flow shape, fewer epochs (it starts from
+/// the base's weights) and the base's seed.
+pub fn extension_config(base: &Plugin) -> TrainConfig {
+    let mut config = TrainConfig::default_for(base.manifest().flow.dim);
+    config.flow = base.manifest().flow.clone();
+    config.epochs = EXTENSION_EPOCHS;
+    config.seed = base.manifest().training.seed;
+    config
+}
+
+/// Epochs when extending a plugin (it starts from trained weights).
+pub const EXTENSION_EPOCHS: usize = 6;
+
+/// Trains a new version of `base` that adds `labels`' rows to the base's own
+/// training data: new columns become new attributes (after the base's, which
+/// keep their flow coordinates), rows of one set are missing for the other
+/// set's attributes, and training starts from the base's weights.
+#[allow(clippy::too_many_arguments)]
+pub fn extend(
+    base: &Plugin,
+    latents: &Latents,
+    labels: &LabelTable,
+    meta: &HashMap<String, AttributeMeta>,
+    config: &TrainConfig,
+    device: &Device,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<(Trained, TrainReport)> {
+    config.validate()?;
+    check_rows(latents, labels)?;
+    let bm = base.manifest();
+    if config.flow != bm.flow {
+        return Err(Error::invalid(
+            "extending a plugin keeps its flow shape; use train::extension_config",
+        ));
+    }
+    if latents.dim != bm.flow.dim {
+        return Err(Error::invalid(format!(
+            "latents have {} numbers, the plugin expects {}",
+            latents.dim, bm.flow.dim
+        )));
+    }
+    let (base_latents, base_labels) = base.training_data()?;
+    let names: Vec<String> = bm.attributes.iter().map(|a| a.name.clone()).collect();
+    let all_labels = LabelTable {
+        names,
+        rows: Vec::new(),
+    }
+    .stack(&base_labels)
+    .stack(labels);
+    let mut all_latents = base_latents.clone();
+    all_latents.data.extend_from_slice(&latents.data);
+    let mut meta = meta.clone();
+    for a in &bm.attributes {
+        meta.insert(
+            a.name.clone(),
+            AttributeMeta {
+                display_name: a.display_name.clone(),
+                description: a.description.clone(),
+                ends: a.ends.clone(),
+                labeller: a.labeller.clone(),
+                kind: Some(a.kind),
+            },
+        );
+    }
+    let varmap = seeded_varmap(&config.flow, config.seed, device)?;
+    let weights_path = base.dir().join(&bm.weights);
+    let file = weights::load(&weights_path, device)?;
+    for (name, var) in varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
+        .iter()
+    {
+        let t = file
+            .tensors
+            .get(name)
+            .ok_or_else(|| Error::format(&weights_path, format!("tensor {name} is missing")))?;
+        if t.dims() != var.dims() {
+            return Err(Error::format(
+                &weights_path,
+                format!(
+                    "tensor {name} has shape {:?}, expected {:?}",
+                    t.dims(),
+                    var.dims()
+                ),
+            ));
+        }
+        var.set(&t.to_dtype(DType::F32)?)?;
+    }
+    let job = Job {
+        latents: &all_latents,
+        labels: &all_labels,
+        meta: &meta,
+        config,
+        device,
+    };
+    let (attributes, report) = job.fit(&varmap, progress, cancel)?;
+    let manifest = manifest_for(
+        config,
+        attributes,
+        &bm.generator_sha256,
+        &report,
+        bm.training.data.clone(),
+    );
+    Ok((
+        Trained {
+            manifest,
+            varmap,
+            new_data: (latents.clone(), labels.clone()),
+        },
+        report,
+    ))
+}
+
+fn check_rows(latents: &Latents, labels: &LabelTable) -> Result<()> {
     if labels.rows.len() != latents.count() {
         return Err(Error::invalid(format!(
             "{} label rows for {} latents: they must match one to one",
@@ -376,109 +562,17 @@ pub fn train(
             latents.count()
         )));
     }
-    if config.flow.dim != latents.dim {
-        return Err(Error::invalid(format!(
-            "flow dim {} but latents have {}",
-            config.flow.dim, latents.dim
-        )));
-    }
-    let attributes = describe_attributes(labels, meta)?;
-    if attributes.len() > latents.dim {
-        return Err(Error::invalid("more attributes than latent dimensions"));
-    }
-    let prior = Prior::new(attributes.clone());
-    let varmap = seeded_varmap(&config.flow, config.seed, device)?;
-    let flow = Flow::new(
-        VarBuilder::from_varmap(&varmap, DType::F32, device),
-        config.flow.clone(),
-    )?;
-    let vars = varmap.all_vars();
-    let mut opt = AdamW::new(
-        vars.clone(),
-        ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: config.weight_decay,
-            ..Default::default()
-        },
-    )?;
-    let (train_idx, hold_idx) = split(latents.count(), config.holdout, config.seed);
-    let mut order = train_idx.clone();
-    let mut rng = SeededRng::new(config.seed, u64::MAX - 2);
-    let steps = order.len().div_ceil(config.batch_size);
-    let mut epoch_losses = Vec::with_capacity(config.epochs);
-    for epoch in 0..config.epochs {
-        let sigma = config.sigma_at(epoch);
-        rng.shuffle(&mut order);
-        let mut sum = 0f32;
-        for (s, chunk) in order.chunks(config.batch_size).enumerate() {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Error::Cancelled);
-            }
-            let x = Tensor::from_vec(
-                latents.select(chunk).data,
-                (chunk.len(), latents.dim),
-                device,
-            )?;
-            let rows: Vec<&[Option<f32>]> =
-                chunk.iter().map(|&i| labels.rows[i].as_slice()).collect();
-            let batch = prior.batch(&rows, sigma, device)?;
-            let (y, log_det) = flow.forward(&x)?;
-            let loss = prior.loss(&y, &log_det, &batch, sigma)?;
-            let mut grads = loss.backward()?;
-            clip_gradients(&mut grads, &vars, config.clip_norm)?;
-            opt.step(&grads)?;
-            let l = loss.to_scalar::<f32>()?;
-            if !l.is_finite() {
-                return Err(Error::invalid(format!(
-                    "training diverged at epoch {epoch} (loss {l}); lower --lr"
-                )));
-            }
-            sum += l;
-            progress(&Progress {
-                epoch,
-                epochs: config.epochs,
-                step: s + 1,
-                steps,
-                loss: sum / (s + 1) as f32,
-                sigma,
-            });
-        }
-        epoch_losses.push(sum / steps.max(1) as f32);
-    }
-    // Held-out evaluation.
-    let (holdout_loss, metrics) = if hold_idx.is_empty() {
-        (None, Vec::new())
-    } else {
-        let x = Tensor::from_vec(
-            latents.select(&hold_idx).data,
-            (hold_idx.len(), latents.dim),
-            device,
-        )?;
-        let rows: Vec<&[Option<f32>]> = hold_idx
-            .iter()
-            .map(|&i| labels.rows[i].as_slice())
-            .collect();
-        let (y, log_det) = flow.forward(&x)?;
-        let batch = prior.batch(&rows, config.sigma_end, device)?;
-        let hl = prior
-            .loss(&y, &log_det, &batch, config.sigma_end)?
-            .to_scalar::<f32>()?;
-        let codes: Vec<Vec<f32>> = y.to_vec2()?;
-        let metrics = attributes
-            .iter()
-            .enumerate()
-            .map(|(k, a)| {
-                let pairs: Vec<(f32, f32)> = hold_idx
-                    .iter()
-                    .zip(&codes)
-                    .filter_map(|(&i, c)| labels.rows[i][k].map(|l| (c[k], a.label_to_flow(l))))
-                    .collect();
-                metric_for(a, &pairs)
-            })
-            .collect();
-        (Some(hl), metrics)
-    };
-    let manifest = PluginManifest {
+    Ok(())
+}
+
+fn manifest_for(
+    config: &TrainConfig,
+    attributes: Vec<Attribute>,
+    generator_sha256: &str,
+    report: &TrainReport,
+    data: Vec<DataSource>,
+) -> PluginManifest {
+    PluginManifest {
         format: plugin::FORMAT.into(),
         version: 1,
         generator_sha256: generator_sha256.into(),
@@ -489,20 +583,149 @@ pub fn train(
         training: TrainingSummary {
             epochs: config.epochs,
             seed: config.seed,
-            rows: [train_idx.len(), hold_idx.len()],
-            holdout_metrics: metrics
+            rows: report.rows,
+            holdout_metrics: report
+                .metrics
                 .iter()
-                .map(|m: &AttributeMetric| (m.name.clone(), m.value))
+                .map(|m| (m.name.clone(), m.value))
                 .collect::<BTreeMap<_, _>>(),
+            data,
         },
-    };
-    let report = TrainReport {
-        epoch_losses,
-        holdout_loss,
-        metrics,
-        rows: [train_idx.len(), hold_idx.len()],
-    };
-    Ok((Trained { manifest, varmap }, report))
+    }
+}
+
+/// One training run over checked inputs.
+struct Job<'a> {
+    latents: &'a Latents,
+    labels: &'a LabelTable,
+    meta: &'a HashMap<String, AttributeMeta>,
+    config: &'a TrainConfig,
+    device: &'a Device,
+}
+
+impl Job<'_> {
+    /// Optimises the flow whose variables are in `varmap`; returns the attributes and what was measured.
+    fn fit(
+        &self,
+        varmap: &VarMap,
+        progress: &mut dyn FnMut(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<Attribute>, TrainReport)> {
+        let (latents, config, device) = (self.latents, self.config, self.device);
+        // Sparse binary attributes get pseudo-labels; metrics use the given labels only.
+        let given = describe_attributes(self.labels, self.meta)?;
+        let kinds: Vec<AttributeKind> = given.iter().map(|a| a.kind).collect();
+        let mut labels = self.labels.clone();
+        let pseudo = pseudo_labels::fill(latents, &mut labels, &kinds);
+        let mut attributes = describe_attributes(&labels, self.meta)?;
+        for (a, g) in attributes.iter_mut().zip(&given) {
+            a.labelled = g.labelled;
+        }
+        if attributes.len() > latents.dim {
+            return Err(Error::invalid("more attributes than latent dimensions"));
+        }
+        let prior = Prior::new(attributes.clone(), labels.rows.len());
+        let flow = Flow::new(
+            VarBuilder::from_varmap(varmap, DType::F32, device),
+            config.flow.clone(),
+        )?;
+        let vars = varmap.all_vars();
+        let mut opt = AdamW::new(
+            vars.clone(),
+            ParamsAdamW {
+                lr: config.learning_rate,
+                weight_decay: config.weight_decay,
+                ..Default::default()
+            },
+        )?;
+        let (train_idx, hold_idx) = split(latents.count(), config.holdout, config.seed);
+        let mut order = train_idx.clone();
+        let mut rng = SeededRng::new(config.seed, u64::MAX - 2);
+        let steps = order.len().div_ceil(config.batch_size);
+        let mut epoch_losses = Vec::with_capacity(config.epochs);
+        for epoch in 0..config.epochs {
+            let sigma = config.sigma_at(epoch);
+            rng.shuffle(&mut order);
+            let mut sum = 0f32;
+            for (s, chunk) in order.chunks(config.batch_size).enumerate() {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                let x = Tensor::from_vec(
+                    latents.select(chunk).data,
+                    (chunk.len(), latents.dim),
+                    device,
+                )?;
+                let rows: Vec<&[Option<f32>]> =
+                    chunk.iter().map(|&i| labels.rows[i].as_slice()).collect();
+                let batch = prior.batch(&rows, sigma, device)?;
+                let (y, log_det) = flow.forward(&x)?;
+                let loss = prior.loss(&y, &log_det, &batch, sigma)?;
+                let mut grads = loss.backward()?;
+                clip_gradients(&mut grads, &vars, config.clip_norm)?;
+                opt.step(&grads)?;
+                let l = loss.to_scalar::<f32>()?;
+                if !l.is_finite() {
+                    return Err(Error::invalid(format!(
+                        "training diverged at epoch {epoch} (loss {l}); lower --lr"
+                    )));
+                }
+                sum += l;
+                progress(&Progress {
+                    epoch,
+                    epochs: config.epochs,
+                    step: s + 1,
+                    steps,
+                    loss: sum / (s + 1) as f32,
+                    sigma,
+                });
+            }
+            epoch_losses.push(sum / steps.max(1) as f32);
+        }
+        // Held-out evaluation.
+        let (holdout_loss, metrics) = if hold_idx.is_empty() {
+            (None, Vec::new())
+        } else {
+            let x = Tensor::from_vec(
+                latents.select(&hold_idx).data,
+                (hold_idx.len(), latents.dim),
+                device,
+            )?;
+            let rows: Vec<&[Option<f32>]> = hold_idx
+                .iter()
+                .map(|&i| self.labels.rows[i].as_slice())
+                .collect();
+            let (y, log_det) = flow.forward(&x)?;
+            let batch = prior.batch(&rows, config.sigma_end, device)?;
+            let hl = prior
+                .loss(&y, &log_det, &batch, config.sigma_end)?
+                .to_scalar::<f32>()?;
+            let codes: Vec<Vec<f32>> = y.to_vec2()?;
+            let metrics = attributes
+                .iter()
+                .enumerate()
+                .map(|(k, a)| {
+                    let pairs: Vec<(f32, f32)> = hold_idx
+                        .iter()
+                        .zip(&codes)
+                        .filter_map(|(&i, c)| {
+                            self.labels.rows[i][k].map(|l| (c[k], a.label_to_flow(l)))
+                        })
+                        .collect();
+                    metric_for(a, &pairs)
+                })
+                .collect();
+            (Some(hl), metrics)
+        };
+        let report = TrainReport {
+            epoch_losses,
+            holdout_loss,
+            metrics,
+            rows: [train_idx.len(), hold_idx.len()],
+            pseudo_labels: pseudo,
+        };
+        Ok((attributes, report))
+    }
 }
 
 /// Accuracy (sign agreement) for binary attributes, Pearson correlation for continuous ones.

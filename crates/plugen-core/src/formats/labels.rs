@@ -24,6 +24,38 @@ impl LabelTable {
         self.rows.iter().map(|r| r[k]).collect()
     }
 
+    /// This table's rows followed by `other`'s, with the union of their columns
+    /// (this table's first, then `other`'s new ones); a cell a table lacks is missing.
+    pub fn stack(&self, other: &LabelTable) -> LabelTable {
+        let mut names = self.names.clone();
+        names.extend(
+            other
+                .names
+                .iter()
+                .filter(|n| !self.names.contains(n))
+                .cloned(),
+        );
+        let widen = |table: &LabelTable| -> Vec<Vec<Option<f32>>> {
+            let cols: Vec<Option<usize>> = names
+                .iter()
+                .map(|n| table.names.iter().position(|m| m == n))
+                .collect();
+            table
+                .rows
+                .iter()
+                .map(|r| cols.iter().map(|c| c.and_then(|c| r[c])).collect())
+                .collect()
+        };
+        let mut rows = widen(self);
+        rows.extend(widen(other));
+        LabelTable { names, rows }
+    }
+
+    /// Index of the column called `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
     /// Encodes the table as CSV text.
     pub fn to_csv(&self) -> String {
         let mut s = self.names.join(",");
@@ -58,10 +90,9 @@ pub fn read(path: &Path) -> Result<LabelTable> {
 
 /// Parses label CSV text read from `path`.
 pub fn parse(path: &Path, text: &str) -> Result<LabelTable> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
+    // A blank line is a row with every label missing: in a one-column file
+    // that is how a missing label looks.
+    let mut lines = text.lines().enumerate();
     let (_, header) = lines.next().ok_or_else(|| {
         Error::format(
             path,
@@ -87,6 +118,10 @@ pub fn parse(path: &Path, text: &str) -> Result<LabelTable> {
     }
     let mut rows = Vec::new();
     for (line_no, line) in lines {
+        if line.trim().is_empty() {
+            rows.push(vec![None; names.len()]);
+            continue;
+        }
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() != names.len() {
             return Err(Error::format(
@@ -134,6 +169,39 @@ mod tests {
         assert_eq!(t.rows[2], vec![Some(0.0), Some(-2.0)]);
         let again = parse(Path::new("l.csv"), &t.to_csv())?;
         assert_eq!(again, t);
+        Ok(())
+    }
+
+    #[test]
+    fn one_column_keeps_missing_rows() -> Result<()> {
+        let t = parse(Path::new("g.csv"), "glasses\n1\n\n0\n\n")?;
+        assert_eq!(
+            t.rows,
+            vec![vec![Some(1.0)], vec![None], vec![Some(0.0)], vec![None]]
+        );
+        let t = LabelTable {
+            names: vec!["glasses".into()],
+            rows: vec![vec![None], vec![Some(1.0)], vec![None]],
+        };
+        assert_eq!(parse(Path::new("g.csv"), &t.to_csv())?, t);
+        Ok(())
+    }
+
+    #[test]
+    fn stacks_with_the_union_of_columns() -> Result<()> {
+        let a = parse(Path::new("a.csv"), "smile,yaw\n1,0.5\n0,\n")?;
+        let b = parse(Path::new("b.csv"), "glasses,smile\n1,\n0,1\n")?;
+        let s = a.stack(&b);
+        assert_eq!(s.names, vec!["smile", "yaw", "glasses"]);
+        assert_eq!(
+            s.rows,
+            vec![
+                vec![Some(1.0), Some(0.5), None],
+                vec![Some(0.0), None, None],
+                vec![None, None, Some(1.0)],
+                vec![Some(1.0), None, Some(0.0)],
+            ]
+        );
         Ok(())
     }
 
