@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{EditorState, Face, Projection};
 use super::worker::{self, Job, Reply, Worker};
-use super::{controls, face_view, menu, strips};
+use super::{controls, face_view, labelling, menu, strips};
 
 /// Settings kept between runs (eframe storage).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +96,10 @@ pub struct EditorApp {
     pub export_text: String,
     started: std::time::Instant,
     first_face_logged: bool,
+    /// Label mode, when active.
+    pub label: Option<labelling::LabelPanel>,
+    /// The "New attribute" form, when open.
+    pub new_attribute: Option<labelling::NewAttributeForm>,
 }
 
 impl EditorApp {
@@ -107,7 +111,7 @@ impl EditorApp {
         plugin: Option<&Path>,
         device: plugen_core::device::DeviceChoice,
         settings: Settings,
-        wake: impl Fn() + Send + 'static,
+        wake: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self> {
         let choice = match plugin {
             Some(p) => PluginChoice::Path(p),
@@ -139,6 +143,8 @@ impl EditorApp {
             export_text,
             started: std::time::Instant::now(),
             first_face_logged: false,
+            label: None,
+            new_attribute: None,
         })
     }
 
@@ -289,6 +295,29 @@ impl EditorApp {
                 s.notice = Some(format!("Plugin {} loaded", info.path.display()));
                 let job = s.plugin_loaded(info, code);
                 self.send(job);
+            }
+            Reply::LabelPage { faces, suggested } => self.page_arrived(faces, suggested),
+            Reply::TrainProgress { fraction, loss } => {
+                if let Some(t) = self.label.as_mut().and_then(|p| p.training.as_mut()) {
+                    t.fraction = fraction;
+                    t.loss = loss;
+                }
+            }
+            Reply::Trained { path, summary } => {
+                if let Some(p) = &mut self.label {
+                    p.training = None;
+                    p.last_result = Some(format!("Trained {}: {summary}", path.display()));
+                }
+                self.state.notice =
+                    Some(format!("New plugin version {}: {summary}", path.display()));
+                self.open_plugin(path);
+            }
+            Reply::TrainFailed { message } => {
+                if let Some(p) = &mut self.label {
+                    p.training = None;
+                    p.last_result = Some(format!("Training stopped: {message}"));
+                }
+                self.state.error = Some(message);
             }
             Reply::Exported { files } => {
                 s.busy = s.busy.saturating_sub(1);
@@ -467,7 +496,11 @@ impl EditorApp {
             ctx.set_theme(theme);
         }
         self.poll();
-        self.shortcuts(&ctx);
+        if self.label.is_some() {
+            self.label_keys(&ctx);
+        } else {
+            self.shortcuts(&ctx);
+        }
         self.sync_textures(&ctx);
         let title = self.title();
         if title != self.title {
@@ -483,7 +516,14 @@ impl EditorApp {
             .resizable(true)
             .default_size(360.0)
             .show(ui, |ui| controls::show(ui, self));
-        egui::CentralPanel::default_margins().show(ui, |ui| face_view::show(ui, self));
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            if self.label.is_some() {
+                labelling::show(ui, self);
+            } else {
+                face_view::show(ui, self);
+            }
+        });
+        labelling::show_form(&ctx, self);
         if !self.state.idle() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }

@@ -1,4 +1,4 @@
-//! The menu bar: File, Edit, View, Help.
+//! The menu bar: File, Edit, Plugin, View, Help.
 
 use super::app::{Dialog, EditorApp, SHORTCUTS};
 
@@ -42,6 +42,29 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
             if ui.button("Add to tray  (T)").clicked() {
                 app.state.add_to_tray();
                 ui.close();
+            }
+        });
+        ui.menu_button("Plugin", |ui| {
+            if ui.button("New attribute...").clicked() {
+                app.new_attribute = Some(Default::default());
+                ui.close();
+            }
+            let current = app.state.plugin.as_ref().map(|p| p.path.clone());
+            let dir = current.as_ref().and_then(|p| p.parent().map(|d| d.to_path_buf()));
+            if let Some(dir) = dir {
+                ui.separator();
+                ui.label("Versions (switch back any time):");
+                for (n, path) in plugen_core::versions::list(&dir) {
+                    let name = path
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let selected = current.as_deref() == Some(path.as_path());
+                    if ui.radio(selected, format!("v{n}  {name}")).clicked() && !selected {
+                        app.open_plugin(path);
+                        ui.close();
+                    }
+                }
             }
         });
         ui.menu_button("View", |ui| {

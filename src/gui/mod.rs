@@ -5,6 +5,7 @@
 pub mod app;
 mod controls;
 mod face_view;
+pub mod labelling;
 mod menu;
 pub mod state;
 mod strips;

@@ -5,6 +5,7 @@
 //! are coalesced: of several waiting renders only the newest is computed, so a
 //! dragged slider never builds a backlog.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,8 +19,11 @@ use plugen_core::formats::latents::{self, Latents};
 use plugen_core::formats::sidecar::{self, Sidecar};
 use plugen_core::fsutil::Overwrite;
 use plugen_core::imaging;
+use plugen_core::labelling::{LabelSession, Suggest};
 use plugen_core::model::Model;
+use plugen_core::plugin::Plugin;
 use plugen_core::projection::{self, ProjectionConfig};
+use plugen_core::train;
 
 /// What the UI needs to know about a loaded plugin.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +96,24 @@ pub enum Job {
         /// The face shown now.
         current: Option<Vec<f32>>,
     },
+    /// Choose and render the next faces of a label session (the most uncertain
+    /// ones once the plugin reads the attribute, else fresh ones).
+    LabelPage {
+        /// The session as it is now.
+        session: Box<LabelSession>,
+        /// Faces wanted.
+        count: usize,
+    },
+    /// Train a new plugin version from `base` plus the session's labels, on a
+    /// thread of its own so the editor stays usable; saved next to `base`.
+    TrainLabels {
+        /// The session's labels.
+        session: Box<LabelSession>,
+        /// plugin.json of the plugin to extend.
+        base: PathBuf,
+        /// Set to stop.
+        cancel: Arc<AtomicBool>,
+    },
     /// Write faces as PNG + sidecar into a folder, never overwriting.
     Export {
         /// Target folder.
@@ -145,6 +167,32 @@ pub enum Reply {
         /// The current face's code under it.
         code: Option<Vec<f32>>,
     },
+    /// Faces to label.
+    LabelPage {
+        /// (face index, image).
+        faces: Vec<(u64, RgbImage)>,
+        /// Whether they were chosen by uncertainty.
+        suggested: bool,
+    },
+    /// Training progress, 0..1.
+    TrainProgress {
+        /// Fraction done.
+        fraction: f32,
+        /// Current loss.
+        loss: f32,
+    },
+    /// A new plugin version was trained and saved.
+    Trained {
+        /// Its plugin-vN.json.
+        path: PathBuf,
+        /// Pseudo-labels and held-out metric of the new attribute, for the status line.
+        summary: String,
+    },
+    /// Training stopped (cancelled or failed).
+    TrainFailed {
+        /// Why.
+        message: String,
+    },
     /// Export finished.
     Exported {
         /// Files written.
@@ -168,7 +216,8 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker with `model`; `wake` is called after every reply
     /// (the GUI passes a repaint request).
-    pub fn start(model: Model, wake: impl Fn() + Send + 'static) -> Self {
+    pub fn start(model: Model, wake: impl Fn() + Send + Sync + 'static) -> Self {
+        let wake: Wake = Arc::new(wake);
         let (jobs, job_rx) = channel::<Job>();
         let (reply_tx, replies) = channel::<Reply>();
         std::thread::Builder::new()
@@ -196,7 +245,10 @@ pub fn plugin_info(model: &Model) -> Option<PluginInfo> {
     PluginInfo::of(model)
 }
 
-fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: impl Fn()) {
+/// Called when a reply is ready.
+type Wake = Arc<dyn Fn() + Send + Sync>;
+
+fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake) {
     while let Ok(first) = jobs.recv() {
         let mut batch: Vec<Job> = vec![first];
         batch.extend(jobs.try_iter());
@@ -222,7 +274,7 @@ fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: impl
     }
 }
 
-fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &dyn Fn()) -> Result<Reply> {
+fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> Result<Reply> {
     match job {
         Job::Render { seq, code, exact } => {
             let t = Instant::now();
@@ -285,6 +337,47 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &dyn Fn())
                 PluginInfo::of(model).ok_or_else(|| Error::invalid("plugin did not load"))?;
             Ok(Reply::PluginLoaded { info, code })
         }
+        Job::LabelPage { session, count } => {
+            let how = Suggest::Uncertain;
+            let indices = session.next_faces(count, how, model.plugin())?;
+            let suggested = model
+                .plugin()
+                .is_some_and(|p| p.index_of(&session.attribute.name).is_ok());
+            let mut data = Vec::with_capacity(indices.len() * session.dim);
+            for &i in &indices {
+                data.extend(session.latent(i));
+            }
+            let images = model.render(&Latents::new(session.dim, data)?)?;
+            Ok(Reply::LabelPage {
+                faces: indices.into_iter().zip(images).collect(),
+                suggested,
+            })
+        }
+        Job::TrainLabels {
+            session,
+            base,
+            cancel,
+        } => {
+            let base = Plugin::load(&base, model.generator_sha256(), model.device())?;
+            let device = model.device().clone();
+            let replies = replies.clone();
+            let wake = wake.clone();
+            std::thread::Builder::new()
+                .name("plugen-train".into())
+                .spawn(move || {
+                    let reply = train_labels(&base, &session, &device, &cancel, &replies, &wake)
+                        .unwrap_or_else(|e| Reply::TrainFailed {
+                            message: e.to_string(),
+                        });
+                    let _ = replies.send(reply);
+                    wake();
+                })
+                .map_err(|e| Error::invalid(format!("cannot start training: {e}")))?;
+            Ok(Reply::TrainProgress {
+                fraction: 0.0,
+                loss: f32::NAN,
+            })
+        }
         Job::Export { dir, items, scale } => {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let mut files = Vec::new();
@@ -296,6 +389,60 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &dyn Fn())
             Ok(Reply::Exported { files })
         }
     }
+}
+
+/// Extends `base` with the session's labels and saves the new version next to it.
+fn train_labels(
+    base: &Plugin,
+    session: &LabelSession,
+    device: &plugen_core::Device,
+    cancel: &AtomicBool,
+    replies: &Sender<Reply>,
+    wake: &Wake,
+) -> Result<Reply> {
+    let set = session.label_set();
+    let meta = HashMap::from([(session.attribute.name.clone(), session.attribute.meta())]);
+    let config = train::extension_config(base);
+    let mut last = Instant::now();
+    let (trained, report) = train::extend(
+        base,
+        &set.latents,
+        &set.labels,
+        &meta,
+        &config,
+        device,
+        &mut |p| {
+            if last.elapsed().as_millis() >= 100 {
+                last = Instant::now();
+                let fraction = (p.epoch as f32 + p.step as f32 / p.steps.max(1) as f32)
+                    / p.epochs.max(1) as f32;
+                let _ = replies.send(Reply::TrainProgress {
+                    fraction,
+                    loss: p.loss,
+                });
+                wake();
+            }
+        },
+        cancel,
+    )?;
+    let path = trained.save_next_version(base.dir())?;
+    let name = &session.attribute.name;
+    let metric = report
+        .metrics
+        .iter()
+        .find(|m| &m.name == name)
+        .map(|m| format!(", held-out {} {:.2} on {}", m.metric, m.value, m.count))
+        .unwrap_or_default();
+    let pseudo = report
+        .pseudo_labels
+        .iter()
+        .find(|p| &p.name == name)
+        .map(|p| format!(", {} pseudo-labels", p.added))
+        .unwrap_or_default();
+    Ok(Reply::Trained {
+        summary: format!("{} labels{pseudo}{metric}", set.len()),
+        path,
+    })
 }
 
 fn encode(model: &Model, latent: &[f32]) -> Result<Vec<f32>> {

@@ -33,8 +33,9 @@ pub struct PseudoCount {
     pub added: usize,
 }
 
-/// A ridge logistic regression on standardised features.
-struct Logistic {
+/// A ridge logistic regression on standardised latents: the pseudo-labeller,
+/// and a linear probe for judging attributes independently of a flow.
+pub struct Logistic {
     mean: Vec<f64>,
     scale: Vec<f64>,
     weights: Vec<f64>,
@@ -42,7 +43,8 @@ struct Logistic {
 }
 
 impl Logistic {
-    fn fit(latents: &Latents, rows: &[usize], targets: &[f64]) -> Self {
+    /// Fits rows `rows` of `latents` to 0/1 `targets` (standardised over all rows).
+    pub fn fit(latents: &Latents, rows: &[usize], targets: &[f64]) -> Self {
         let dim = latents.dim;
         let n = latents.count().max(1) as f64;
         let mut mean = vec![0f64; dim];
@@ -99,7 +101,8 @@ impl Logistic {
         1.0 / (1.0 + (-z).exp())
     }
 
-    fn prob(&self, row: &[f32]) -> f64 {
+    /// P(label = 1) for one latent.
+    pub fn prob(&self, row: &[f32]) -> f64 {
         self.prob_of(&self.features(row))
     }
 }

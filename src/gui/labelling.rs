@@ -1,0 +1,492 @@
+//! Label mode: define a new attribute, label a grid of seeded faces with the
+//! keyboard (1 = has it, 0 = does not, space = skip, arrows = move, backspace =
+//! undo; a continuous attribute gets a slider per face), and train a new plugin
+//! version in the background that adds it as a slider.
+//!
+//! The session is saved after every label as `labelling-NAME.json` next to the
+//! plugin, so closing the editor loses nothing and a session can be resumed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use egui::{Color32, Key, TextureHandle};
+use image::RgbImage;
+use plugen_core::attributes::AttributeKind;
+use plugen_core::error::{Error, Result};
+use plugen_core::labelling::{AttributeDefinition, LabelSession};
+
+use super::app::{EditorApp, to_color_image};
+use super::worker::Job;
+
+/// Faces per page.
+pub const PAGE: usize = 12;
+/// Seed of the faces of a new session.
+pub const SESSION_SEED: u64 = 2026;
+/// Fewest labels of each class (binary) or in all (continuous) before training.
+pub const MIN_PER_CLASS: usize = 5;
+
+/// The "New attribute" form.
+#[derive(Debug, Clone, Default)]
+pub struct NewAttributeForm {
+    /// Identifier typed so far.
+    pub name: String,
+    /// Continuous instead of binary.
+    pub continuous: bool,
+    /// One-line description.
+    pub description: String,
+    /// Why the last start failed.
+    pub error: Option<String>,
+}
+
+/// One face on the page.
+pub struct PageFace {
+    /// Its index in the session's seed.
+    pub index: u64,
+    image: RgbImage,
+    texture: Option<TextureHandle>,
+}
+
+/// Background training in progress.
+pub struct Training {
+    /// Set to stop.
+    pub cancel: Arc<AtomicBool>,
+    /// 0..1.
+    pub fraction: f32,
+    /// Current loss.
+    pub loss: f32,
+}
+
+/// The label-mode panel's state.
+pub struct LabelPanel {
+    /// The session (saved after every change).
+    pub session: LabelSession,
+    /// Where it is saved.
+    pub path: PathBuf,
+    /// plugin.json of the plugin being extended.
+    pub base: PathBuf,
+    /// Faces shown now.
+    pub page: Vec<PageFace>,
+    /// Selected face on the page.
+    pub cursor: usize,
+    /// A page was asked for and has not arrived.
+    pub waiting: bool,
+    /// The page was chosen by uncertainty (active learning).
+    pub suggested: bool,
+    /// Training, when running.
+    pub training: Option<Training>,
+    /// The last training's result.
+    pub last_result: Option<String>,
+}
+
+impl LabelPanel {
+    /// Whether every face on the page has been labelled or skipped.
+    fn page_done(&self) -> bool {
+        self.page
+            .iter()
+            .all(|f| self.session.shown.contains(&f.index))
+    }
+
+    /// Moves the cursor to the next face not yet seen, if any.
+    fn advance(&mut self) {
+        let n = self.page.len();
+        for step in 1..=n {
+            let i = (self.cursor + step) % n.max(1);
+            if !self.session.shown.contains(&self.page[i].index) {
+                self.cursor = i;
+                return;
+            }
+        }
+    }
+
+    /// Whether there are enough labels to train.
+    pub fn can_train(&self) -> bool {
+        let (n, pos) = self.session.counts();
+        match self.session.attribute.kind {
+            AttributeKind::Binary => pos >= MIN_PER_CLASS && n - pos >= MIN_PER_CLASS,
+            AttributeKind::Continuous => n >= 2 * MIN_PER_CLASS,
+        }
+    }
+}
+
+impl EditorApp {
+    /// Starts (or resumes) labelling `def` for the current plugin.
+    pub fn start_labelling(&mut self, def: AttributeDefinition) -> Result<()> {
+        def.validate()?;
+        let base = self
+            .state
+            .plugin
+            .as_ref()
+            .map(|p| p.path.clone())
+            .filter(|p| !p.as_os_str().is_empty())
+            .ok_or_else(|| Error::invalid("open a plugin first: a new attribute extends one"))?;
+        let dir = base.parent().map(PathBuf::from).unwrap_or_default();
+        let path = LabelSession::path_for(&dir, &def.name);
+        let session = if path.exists() {
+            let s = LabelSession::read(&path)?;
+            if s.dim != self.state.latent_dim {
+                return Err(Error::format(&path, "made for latents of another size"));
+            }
+            s
+        } else {
+            let base_name = base
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let s = LabelSession::new(def, SESSION_SEED, self.state.latent_dim, base_name)?;
+            s.write(&path)?;
+            s
+        };
+        let base = dir.join(&session.base_plugin);
+        self.label = Some(LabelPanel {
+            session,
+            path,
+            base,
+            page: Vec::new(),
+            cursor: 0,
+            waiting: false,
+            suggested: false,
+            training: None,
+            last_result: None,
+        });
+        self.request_page();
+        Ok(())
+    }
+
+    /// Asks the worker for the next page of faces.
+    pub fn request_page(&mut self) {
+        let Some(panel) = &mut self.label else { return };
+        panel.waiting = true;
+        let job = Job::LabelPage {
+            session: Box::new(panel.session.clone()),
+            count: PAGE,
+        };
+        self.send(job);
+    }
+
+    /// A page of faces arrived.
+    pub fn page_arrived(&mut self, faces: Vec<(u64, RgbImage)>, suggested: bool) {
+        let Some(panel) = &mut self.label else { return };
+        panel.page = faces
+            .into_iter()
+            .map(|(index, image)| PageFace {
+                index,
+                image,
+                texture: None,
+            })
+            .collect();
+        panel.cursor = 0;
+        panel.waiting = false;
+        panel.suggested = suggested;
+    }
+
+    /// Labels the selected face (`None` skips it) and saves the session.
+    pub fn label_selected(&mut self, value: Option<f32>) {
+        let Some(panel) = &mut self.label else { return };
+        let Some(face) = panel.page.get(panel.cursor) else {
+            return;
+        };
+        let index = face.index;
+        match value {
+            Some(v) => panel.session.set_label(index, v),
+            None => panel.session.skip(index),
+        }
+        panel.advance();
+        self.save_session();
+        if self
+            .label
+            .as_ref()
+            .is_some_and(|p| p.page_done() && !p.waiting)
+        {
+            self.request_page();
+        }
+    }
+
+    /// Removes the last label; selects its face when it is on this page.
+    pub fn undo_label(&mut self) {
+        let Some(panel) = &mut self.label else { return };
+        if let Some(index) = panel.session.undo() {
+            panel.session.shown.remove(&index);
+            if let Some(i) = panel.page.iter().position(|f| f.index == index) {
+                panel.cursor = i;
+            }
+            self.save_session();
+        }
+    }
+
+    fn save_session(&mut self) {
+        if let Some(panel) = &self.label
+            && let Err(e) = panel.session.write(&panel.path)
+        {
+            self.state.error = Some(e.to_string());
+        }
+    }
+
+    /// Trains a new plugin version with the session's labels, in the background.
+    pub fn train_labels(&mut self) {
+        let Some(panel) = &mut self.label else { return };
+        if panel.training.is_some() || !panel.can_train() {
+            return;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        panel.training = Some(Training {
+            cancel: cancel.clone(),
+            fraction: 0.0,
+            loss: f32::NAN,
+        });
+        let job = Job::TrainLabels {
+            session: Box::new(panel.session.clone()),
+            base: panel.base.clone(),
+            cancel,
+        };
+        self.send(job);
+    }
+
+    /// Leaves label mode (the session stays saved).
+    pub fn close_labelling(&mut self) {
+        if let Some(t) = self.label.as_ref().and_then(|p| p.training.as_ref()) {
+            t.cancel.store(true, Ordering::Relaxed);
+        }
+        self.label = None;
+    }
+
+    /// Label-mode keys.
+    pub(super) fn label_keys(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() || self.label.is_none() {
+            return;
+        }
+        let binary = self
+            .label
+            .as_ref()
+            .is_some_and(|p| p.session.attribute.kind == AttributeKind::Binary);
+        let pressed = |k: Key| ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, k));
+        if binary && pressed(Key::Num1) {
+            self.label_selected(Some(1.0));
+        } else if binary && pressed(Key::Num0) {
+            self.label_selected(Some(0.0));
+        } else if pressed(Key::Space) {
+            self.label_selected(None);
+        } else if pressed(Key::Backspace) {
+            self.undo_label();
+        } else if let Some(panel) = &mut self.label {
+            let n = panel.page.len().max(1);
+            let cols = 4;
+            if pressed(Key::ArrowRight) {
+                panel.cursor = (panel.cursor + 1) % n;
+            } else if pressed(Key::ArrowLeft) {
+                panel.cursor = (panel.cursor + n - 1) % n;
+            } else if pressed(Key::ArrowDown) {
+                panel.cursor = (panel.cursor + cols).min(n - 1);
+            } else if pressed(Key::ArrowUp) {
+                panel.cursor = panel.cursor.saturating_sub(cols);
+            }
+        }
+    }
+}
+
+/// Draws the "New attribute" window while the form is open.
+pub fn show_form(ctx: &egui::Context, app: &mut EditorApp) {
+    let Some(form) = &mut app.new_attribute else {
+        return;
+    };
+    let mut open = true;
+    let mut start = false;
+    egui::Window::new("New attribute")
+        .open(&mut open)
+        .collapsible(false)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("Name");
+                ui.add(egui::TextEdit::singleline(&mut form.name).hint_text("glasses"))
+                    .on_hover_text("lowercase letters, digits and _");
+            });
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut form.continuous, false, "Binary");
+                ui.radio_value(&mut form.continuous, true, "Continuous");
+            });
+            ui.horizontal(|ui| {
+                ui.label("Description");
+                ui.text_edit_singleline(&mut form.description);
+            });
+            if let Some(e) = &form.error {
+                ui.colored_label(Color32::RED, e);
+            }
+            start = ui.button("Start labelling").clicked();
+        });
+    if start {
+        let def = AttributeDefinition {
+            name: form.name.trim().to_string(),
+            kind: if form.continuous {
+                AttributeKind::Continuous
+            } else {
+                AttributeKind::Binary
+            },
+            description: form.description.trim().to_string(),
+        };
+        match app.start_labelling(def) {
+            Ok(()) => app.new_attribute = None,
+            Err(e) => {
+                if let Some(f) = &mut app.new_attribute {
+                    f.error = Some(e.to_string());
+                }
+            }
+        }
+    } else if !open {
+        app.new_attribute = None;
+    }
+}
+
+/// Draws label mode in the central panel.
+pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
+    let mut action: Option<Action> = None;
+    let Some(panel) = &mut app.label else { return };
+    let a = &panel.session.attribute;
+    let (n, pos) = panel.session.counts();
+    ui.horizontal(|ui| {
+        ui.heading(format!("Label: {}", a.name));
+        if !a.description.is_empty() {
+            ui.label(format!("({})", a.description));
+        }
+    });
+    ui.horizontal(|ui| match a.kind {
+        AttributeKind::Binary => {
+            ui.label(format!("{n} labels: {pos} yes, {} no", n - pos));
+            ui.label(
+                "   keys: 1 = has it, 0 = does not, space = skip, arrows = move, backspace = undo",
+            );
+        }
+        AttributeKind::Continuous => {
+            ui.label(format!("{n} labels"));
+            ui.label("   drag a face's slider to label it; space = skip, backspace = undo");
+        }
+    });
+    ui.label(if panel.suggested {
+        "Suggested faces: the ones the current plugin is least sure about."
+    } else {
+        "Fresh random faces (suggestions start once a plugin with this attribute is trained)."
+    });
+    ui.horizontal(|ui| {
+        match &panel.training {
+            Some(t) => {
+                ui.add(
+                    egui::ProgressBar::new(t.fraction)
+                        .desired_width(220.0)
+                        .text(format!("training {:.0} %", t.fraction * 100.0)),
+                );
+                if ui.button("Cancel training").clicked() {
+                    t.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            None => {
+                let train = ui
+                    .add_enabled(panel.can_train(), egui::Button::new("Train"))
+                    .on_hover_text(
+                        "Train a new plugin version with these labels (saved next to the old one)",
+                    );
+                if train.clicked() {
+                    action = Some(Action::Train);
+                }
+            }
+        }
+        if ui.button("Done").clicked() {
+            action = Some(Action::Close);
+        }
+        if let Some(r) = &panel.last_result {
+            ui.label(r);
+        }
+    });
+    ui.separator();
+    if panel.waiting && panel.page.is_empty() {
+        ui.spinner();
+    }
+    let ctx = ui.ctx().clone();
+    let side = ((ui.available_width() / 4.0) - 12.0).clamp(64.0, 160.0);
+    let continuous = a.kind == AttributeKind::Continuous;
+    egui::Grid::new("label-grid")
+        .spacing([8.0, 8.0])
+        .show(ui, |ui| {
+            for (i, face) in panel.page.iter_mut().enumerate() {
+                let tex = face.texture.get_or_insert_with(|| {
+                    ctx.load_texture(
+                        format!("label-{}", face.index),
+                        to_color_image(&face.image),
+                        egui::TextureOptions::NEAREST,
+                    )
+                });
+                let label = panel.session.label_of(face.index);
+                let seen = panel.session.shown.contains(&face.index);
+                let stroke = match (label, seen) {
+                    (Some(v), _) if !continuous && v >= 0.5 => Color32::from_rgb(40, 170, 60),
+                    (Some(_), _) if !continuous => Color32::from_rgb(200, 50, 50),
+                    (Some(_), _) => Color32::from_rgb(40, 120, 200),
+                    (None, true) => Color32::GRAY,
+                    (None, false) => Color32::TRANSPARENT,
+                };
+                ui.vertical(|ui| {
+                    let frame = egui::Frame::new()
+                        .stroke(egui::Stroke::new(
+                            if i == panel.cursor { 4.0 } else { 3.0 },
+                            if i == panel.cursor {
+                                Color32::YELLOW
+                            } else {
+                                stroke
+                            },
+                        ))
+                        .inner_margin(2.0);
+                    let r = frame
+                        .show(ui, |ui| {
+                            ui.add(
+                                egui::Image::new((tex.id(), egui::vec2(side, side)))
+                                    .sense(egui::Sense::click()),
+                            )
+                        })
+                        .inner;
+                    if r.clicked() {
+                        action = Some(Action::Select(i));
+                    }
+                    let caption = match label {
+                        Some(v) => format!("face {}: {v}", face.index),
+                        None if seen => format!("face {}: skipped", face.index),
+                        None => format!("face {}", face.index),
+                    };
+                    ui.label(caption);
+                    if continuous {
+                        let mut v = label.unwrap_or(0.5);
+                        let r = ui.add(
+                            egui::Slider::new(&mut v, 0.0..=1.0)
+                                .text(format!("face {}", face.index)),
+                        );
+                        if r.drag_stopped() || (r.changed() && !r.dragged()) {
+                            action = Some(Action::Value(i, v));
+                        }
+                    }
+                });
+                if (i + 1) % 4 == 0 {
+                    ui.end_row();
+                }
+            }
+        });
+    match action {
+        Some(Action::Train) => app.train_labels(),
+        Some(Action::Close) => app.close_labelling(),
+        Some(Action::Select(i)) => {
+            if let Some(p) = &mut app.label {
+                p.cursor = i;
+            }
+        }
+        Some(Action::Value(i, v)) => {
+            if let Some(p) = &mut app.label {
+                p.cursor = i;
+            }
+            app.label_selected(Some(v));
+        }
+        None => {}
+    }
+}
+
+enum Action {
+    Train,
+    Close,
+    Select(usize),
+    Value(usize, f32),
+}
