@@ -41,6 +41,15 @@ pub struct Cli {
     /// Editor: compute device: auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Editor: open label mode for this new attribute (or resume its session).
+    #[arg(long, value_name = "NAME")]
+    label: Option<String>,
+    /// Editor: with --label, a continuous attribute instead of a binary one.
+    #[arg(long, requires = "label")]
+    continuous: bool,
+    /// Editor: with --label, a one-line description of the attribute.
+    #[arg(long, requires = "label", default_value = "")]
+    description: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -320,7 +329,21 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return crate::gui::run(cli.model, cli.plugin, cli.open, cli.device.parse()?);
+        let label = cli
+            .label
+            .map(|name| plugen_core::labelling::AttributeDefinition {
+                name,
+                kind: if cli.continuous {
+                    plugen_core::attributes::AttributeKind::Continuous
+                } else {
+                    plugen_core::attributes::AttributeKind::Binary
+                },
+                description: cli.description,
+            });
+        if let Some(def) = &label {
+            def.validate()?;
+        }
+        return crate::gui::run(cli.model, cli.plugin, cli.open, label, cli.device.parse()?);
     };
     match command {
         Command::Sample {

@@ -605,3 +605,197 @@ fn run_killed_mid_write_leaves_consistent_files_and_resumes() {
         );
     }
 }
+
+#[test]
+fn label_and_extend_make_new_versions_next_to_the_old_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (lat, lab) = write_training_set(tmp.path(), 2000);
+    let dir = tmp.path().join("plugin");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "train",
+            "--latents",
+            s(&lat),
+            "--labels",
+            s(&lab),
+            "--epochs",
+            "4",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        v.extend(extra.iter().map(|a| a.to_string()));
+        v
+    };
+    let a = args(&["--out", s(&dir), "--hidden", "64"]);
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // A from-scratch plugin names its training data, saved beside it.
+    assert!(dir.join("plugin.latents.npy").exists() && dir.join("plugin.labels.csv").exists());
+
+    // Raw faces, sorted by the user into 1/ and 0/ folders.
+    let run = tmp.path().join("run");
+    ok(&[
+        "sample",
+        "--no-plugin",
+        "-n",
+        "40",
+        "--seed",
+        "3",
+        "--out",
+        s(&run),
+    ]);
+    let manifest = std::fs::read_to_string(run.join("manifest.jsonl")).expect("manifest");
+    let mut table = String::from("image,dark\n");
+    for (i, line) in manifest.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        let name = v["image"].as_str().expect("image").to_string();
+        let z0 = v["latent"][30].as_f64().expect("latent");
+        let folder = run.join(if z0 > 0.0 { "1" } else { "0" });
+        std::fs::create_dir_all(&folder).expect("folder");
+        std::fs::rename(run.join(&name), folder.join(&name)).expect("move");
+        // A second attribute for half of the same faces, in a table.
+        if i % 2 == 0 {
+            table.push_str(&format!(
+                "{name},{}\n",
+                u8::from(v["latent"][40].as_f64().expect("z") > 0.0)
+            ));
+        }
+    }
+    let set_lat = tmp.path().join("set.npy");
+    let set_lab = tmp.path().join("set.csv");
+    let out = ok(&[
+        "label",
+        s(&run),
+        "--attribute",
+        "bright",
+        "--latents",
+        s(&set_lat),
+        "--labels",
+        s(&set_lab),
+    ]);
+    assert!(out.contains("40 rows (40 new)"), "{out}");
+    let t = tmp.path().join("t.csv");
+    std::fs::write(&t, &table).expect("table");
+    let out = ok(&[
+        "label",
+        s(&run),
+        "--table",
+        s(&t),
+        "--latents",
+        s(&set_lat),
+        "--labels",
+        s(&set_lab),
+    ]);
+    assert!(
+        out.contains("40 rows (0 new)") && out.contains("bright, dark"),
+        "{out}"
+    );
+    let labels = plugen_core::formats::labels::read(&set_lab).expect("labels");
+    assert_eq!(labels.rows.iter().filter(|r| r[1].is_some()).count(), 20);
+    // Mistakes: a folder that is not a value, a contradicting label.
+    std::fs::create_dir_all(run.join("yes")).expect("dir");
+    assert!(
+        fails(&[
+            "label",
+            s(&run),
+            "--attribute",
+            "bright",
+            "--latents",
+            s(&set_lat),
+            "--labels",
+            s(&set_lab)
+        ])
+        .contains("not a label value")
+    );
+    std::fs::remove_dir(run.join("yes")).expect("rm");
+    let flipped = table
+        .replacen(",1\n", ",2\n", 1)
+        .replacen(",0\n", ",1\n", 1);
+    std::fs::write(&t, flipped).expect("table");
+    assert!(
+        fails(&[
+            "label",
+            s(&run),
+            "--table",
+            s(&t),
+            "--latents",
+            s(&set_lat),
+            "--labels",
+            s(&set_lab)
+        ])
+        .contains("already")
+    );
+
+    // Extend: a new version beside the old one, which is left byte for byte.
+    let v1 = std::fs::read(dir.join("plugin.safetensors")).expect("v1");
+    let json = dir.join("plugin.json");
+    let out = ok(&[
+        "train",
+        "--extend",
+        s(&json),
+        "--latents",
+        s(&set_lat),
+        "--labels",
+        s(&set_lab),
+        "--epochs",
+        "2",
+    ]);
+    assert!(
+        out.contains("bright") && out.contains("plugin-v2.json"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("plugin.safetensors")).expect("v1"),
+        v1
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("plugin-v2.json")).expect("v2"))
+            .expect("json");
+    let names: Vec<&str> = m["attributes"]
+        .as_array()
+        .expect("attrs")
+        .iter()
+        .map(|a| a["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["lefty", "tone", "bright", "dark"]);
+    assert_eq!(m["training"]["data"].as_array().expect("data").len(), 2);
+    let out = ok(&[
+        "readout",
+        "--plugin",
+        s(&dir.join("plugin-v2.json")),
+        "--latent",
+        s(&set_lat),
+    ]);
+    assert!(out.contains("bright"), "{out}");
+    // Extending again makes v3, from v2 and all of its data.
+    ok(&[
+        "train",
+        "--extend",
+        s(&dir.join("plugin-v2.json")),
+        "--latents",
+        s(&set_lat),
+        "--labels",
+        s(&set_lab),
+        "--epochs",
+        "1",
+    ]);
+    assert!(dir.join("plugin-v3.json").exists());
+    // A plugin that does not name its training data cannot be extended.
+    let mut bare = m.clone();
+    bare["training"]["data"] = serde_json::json!([]);
+    bare["weights"] = serde_json::json!("plugin-v2.safetensors");
+    let bare_path = dir.join("bare.json");
+    std::fs::write(&bare_path, serde_json::to_string(&bare).expect("json")).expect("write");
+    assert!(
+        fails(&[
+            "train",
+            "--extend",
+            s(&bare_path),
+            "--latents",
+            s(&set_lat),
+            "--labels",
+            s(&set_lab)
+        ])
+        .contains("training data")
+    );
+}

@@ -16,11 +16,13 @@ use std::path::PathBuf;
 pub use app::{EditorApp, Settings};
 
 /// Opens the editor window on the model in `model_dir` (default: the bundled one);
-/// `open` (a latent, sidecar or image) is opened once the window is up.
+/// `open` (a latent, sidecar or image) is opened once the window is up, and
+/// `label` starts label mode for a new attribute.
 pub fn run(
     model_dir: Option<PathBuf>,
     plugin: Option<PathBuf>,
     open: Option<PathBuf>,
+    label: Option<plugen_core::labelling::AttributeDefinition>,
     device: plugen_core::device::DeviceChoice,
 ) -> plugen_core::Result<()> {
     let options = eframe::NativeOptions {
@@ -51,6 +53,11 @@ pub fn run(
                 Ok(mut app) => {
                     if let Some(path) = open {
                         app.open_path(path);
+                    }
+                    if let Some(def) = label
+                        && let Err(e) = app.start_labelling(def)
+                    {
+                        app.state.error = Some(e.to_string());
                     }
                     Ok(Box::new(app) as Box<dyn eframe::App>)
                 }
