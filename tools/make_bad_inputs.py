@@ -107,7 +107,6 @@ write("plugin/bad_attribute/plugin.json", json.dumps({**base, "attributes": [{**
 write("plugin/absurd_flow/plugin.json", json.dumps({**base, "flow": {**base["flow"], "dim": 10 ** 9}}))
 write("plugin/wrong_shapes/plugin.json", json.dumps(base))
 write("plugin/wrong_shapes/plugin.safetensors", safetensors({"couplings.0.layers.0.weight": {"dtype": "F32", "shape": [3, 3], "data_offsets": [0, 36]}}, f32([0.0] * 9)))
-
 # --- generator bundles (manifest.json + generator.safetensors)
 write("model/empty_manifest/manifest.json", b"")
 write("model/random_manifest/manifest.json", random_bytes(100))
@@ -151,4 +150,16 @@ with zipfile.ZipFile(buf, "w") as z:
     z.writestr("archive/data.pkl", pickle.dumps({"main.0.weight": Evil()}, protocol=2))
     z.writestr("archive/version", "3")
 write("checkpoint/evil_global.pth", buf.getvalue())
+write("plugin/data_escape/plugin.json", json.dumps({**base, "training": {"epochs": 1, "seed": 0, "rows": [1, 0], "data": [{"latents": "../../secret.npy", "labels": "labels.csv"}]}}))
+
+# --- label-mode sessions (labelling-NAME.json)
+session = {"attribute": {"name": "glasses", "kind": "binary", "description": ""}, "seed": 1, "dim": 100,
+           "base_plugin": "plugin.json", "labels": [[0, 1.0]], "shown": [0]}
+write("session/empty.json", b"")
+write("session/random.json", random_bytes(300))
+write("session/bad_name.json", json.dumps({**session, "attribute": {**session["attribute"], "name": "Has Glasses"}}))
+write("session/nan_label.json", json.dumps(session).replace("1.0]", "NaN]"))
+write("session/huge_dim.json", json.dumps({**session, "dim": 10 ** 12}))
+write("session/wrong_kind.json", json.dumps({**session, "attribute": {**session["attribute"], "kind": "maybe"}}))
+
 print("wrote corpus to", os.path.normpath(OUT))

@@ -400,7 +400,16 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
         ui.spinner();
     }
     let ctx = ui.ctx().clone();
-    let side = ((ui.available_width() / 4.0) - 12.0).clamp(64.0, 160.0);
+    // Three rows of four faces, each with a caption (and a slider for continuous).
+    let rows = PAGE.div_ceil(4) as f32;
+    let caption = if a.kind == AttributeKind::Continuous {
+        52.0
+    } else {
+        30.0
+    };
+    let side = ((ui.available_width() / 4.0) - 14.0)
+        .min(ui.available_height() / rows - caption)
+        .clamp(48.0, 160.0);
     let continuous = a.kind == AttributeKind::Continuous;
     egui::Grid::new("label-grid")
         .spacing([8.0, 8.0])

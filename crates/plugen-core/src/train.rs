@@ -440,12 +440,17 @@ pub fn train(
 }
 
 /// Settings for extending `base`: its flow shape, fewer epochs (it starts from
-/// the base's weights) and the base's seed.
+/// the base's weights), the base's seed and its final σ throughout.
 pub fn extension_config(base: &Plugin) -> TrainConfig {
     let mut config = TrainConfig::default_for(base.manifest().flow.dim);
     config.flow = base.manifest().flow.clone();
     config.epochs = EXTENSION_EPOCHS;
     config.seed = base.manifest().training.seed;
+    // The base is already trained at its final σ: restarting the σ schedule
+    // would blur the classes it separates (measured: smile control at ±1 fell
+    // from 95 % to 89 % with σ restarting at 0.5).
+    config.sigma_start = base.manifest().prior_sigma;
+    config.sigma_end = base.manifest().prior_sigma;
     config
 }
 

@@ -9,6 +9,7 @@ use plugen_core::Device;
 use plugen_core::bundle::{Bundle, default_model_dir};
 use plugen_core::formats::{labels, latents};
 use plugen_core::fsutil::Overwrite;
+use plugen_core::labelling::LabelSession;
 use plugen_core::plugin::Plugin;
 use plugen_core::{import, projection};
 
@@ -114,8 +115,16 @@ fn plugin_loader_refuses_the_corpus() {
             "other_generator" => assert!(msg.contains("another generator"), "{msg}"),
             "missing_weights" => assert!(msg.contains("plugin.safetensors"), "{msg}"),
             "weights_escape" => assert!(msg.contains("file name next to plugin.json"), "{msg}"),
+            "data_escape" => assert!(msg.contains("inside the plugin's folder"), "{msg}"),
             _ => {}
         }
+    }
+}
+
+#[test]
+fn label_session_loader_refuses_the_corpus() {
+    for p in corpus("session") {
+        refused(&p, &name_of(&p), LabelSession::read);
     }
 }
 
@@ -165,6 +174,7 @@ fn every_loader_refuses_a_directory_and_a_missing_path() {
         let name = name_of(p);
         refused(p, &name, |p| latents::read(p, 100));
         refused(p, &name, labels::read);
+        refused(p, &name, LabelSession::read);
         refused(p, &name, |p| projection::load_target(p, 64));
         refused(p, &name, |p| Plugin::load(p, &sha, &Device::Cpu));
         refused(p, &name, Bundle::open);
