@@ -67,7 +67,12 @@ impl DeviceChoice {
 
 #[cfg(feature = "cuda")]
 fn open_cuda(n: usize) -> Result<Device> {
-    Device::new_cuda(n).map_err(|e| Error::invalid(format!("--device cuda:{n}: {e}")))
+    Device::new_cuda(n).map_err(|e| {
+        Error::invalid(format!(
+            "--device cuda:{n}: no usable CUDA device ({})",
+            first_line(&e)
+        ))
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -79,7 +84,19 @@ fn open_cuda(_n: usize) -> Result<Device> {
 
 #[cfg(feature = "metal")]
 fn open_metal() -> Result<Device> {
-    Device::new_metal(0).map_err(|e| Error::invalid(format!("--device metal: {e}")))
+    Device::new_metal(0).map_err(|e| {
+        Error::invalid(format!(
+            "--device metal: no usable Metal device ({})",
+            first_line(&e)
+        ))
+    })
+}
+
+/// The first line of a backend error (candle appends a backtrace when
+/// RUST_BACKTRACE is set; the user gets one line).
+#[cfg(any(feature = "cuda", feature = "metal"))]
+fn first_line(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 #[cfg(not(feature = "metal"))]
