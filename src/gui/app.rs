@@ -100,6 +100,8 @@ pub struct EditorApp {
     pub label: Option<labelling::LabelPanel>,
     /// The "New attribute" form, when open.
     pub new_attribute: Option<labelling::NewAttributeForm>,
+    /// A plugin version being trained in the background.
+    pub training: Option<labelling::Training>,
 }
 
 impl EditorApp {
@@ -145,6 +147,7 @@ impl EditorApp {
             first_face_logged: false,
             label: None,
             new_attribute: None,
+            training: None,
         })
     }
 
@@ -298,14 +301,14 @@ impl EditorApp {
             }
             Reply::LabelPage { faces, suggested } => self.page_arrived(faces, suggested),
             Reply::TrainProgress { fraction, loss } => {
-                if let Some(t) = self.label.as_mut().and_then(|p| p.training.as_mut()) {
+                if let Some(t) = self.training.as_mut() {
                     t.fraction = fraction;
                     t.loss = loss;
                 }
             }
             Reply::Trained { path, summary } => {
+                self.training = None;
                 if let Some(p) = &mut self.label {
-                    p.training = None;
                     p.last_result = Some(format!("Trained {}: {summary}", path.display()));
                 }
                 self.state.notice =
@@ -313,8 +316,8 @@ impl EditorApp {
                 self.open_plugin(path);
             }
             Reply::TrainFailed { message } => {
+                self.training = None;
                 if let Some(p) = &mut self.label {
-                    p.training = None;
                     p.last_result = Some(format!("Training stopped: {message}"));
                 }
                 self.state.error = Some(message);

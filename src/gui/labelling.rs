@@ -73,8 +73,6 @@ pub struct LabelPanel {
     pub waiting: bool,
     /// The page was chosen by uncertainty (active learning).
     pub suggested: bool,
-    /// Training, when running.
-    pub training: Option<Training>,
     /// The last training's result.
     pub last_result: Option<String>,
 }
@@ -146,7 +144,6 @@ impl EditorApp {
             cursor: 0,
             waiting: false,
             suggested: false,
-            training: None,
             last_result: None,
         });
         self.request_page();
@@ -224,12 +221,12 @@ impl EditorApp {
 
     /// Trains a new plugin version with the session's labels, in the background.
     pub fn train_labels(&mut self) {
-        let Some(panel) = &mut self.label else { return };
-        if panel.training.is_some() || !panel.can_train() {
+        let Some(panel) = &self.label else { return };
+        if self.training.is_some() || !panel.can_train() {
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
-        panel.training = Some(Training {
+        self.training = Some(Training {
             cancel: cancel.clone(),
             fraction: 0.0,
             loss: f32::NAN,
@@ -242,11 +239,9 @@ impl EditorApp {
         self.send(job);
     }
 
-    /// Leaves label mode (the session stays saved).
+    /// Leaves label mode (the session stays saved; a training in progress
+    /// goes on, shown in the status bar, and loads its plugin when done).
     pub fn close_labelling(&mut self) {
-        if let Some(t) = self.label.as_ref().and_then(|p| p.training.as_ref()) {
-            t.cancel.store(true, Ordering::Relaxed);
-        }
         self.label = None;
     }
 
@@ -366,7 +361,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
         "Fresh random faces (suggestions start once a plugin with this attribute is trained)."
     });
     ui.horizontal(|ui| {
-        match &panel.training {
+        match &app.training {
             Some(t) => {
                 ui.add(
                     egui::ProgressBar::new(t.fraction)

@@ -84,6 +84,17 @@ pub fn status_bar(ui: &mut egui::Ui, app: &mut EditorApp) {
         if !app.state.idle() {
             ui.spinner();
         }
+        if let Some(t) = &app.training {
+            ui.separator();
+            ui.add(
+                egui::ProgressBar::new(t.fraction)
+                    .desired_width(120.0)
+                    .text(format!("training {:.0} %", t.fraction * 100.0)),
+            );
+            if ui.small_button("Cancel").clicked() {
+                t.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         if let Some(n) = &app.state.notice {
             ui.separator();
             ui.weak(n);
