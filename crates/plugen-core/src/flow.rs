@@ -278,7 +278,11 @@ impl Flow {
             )));
         }
         let na = self.config.first_half();
-        Ok((x.narrow(1, 0, na)?, x.narrow(1, na, dim - na)?))
+        // Contiguous halves: BLAS (mkl) and GPU matmuls refuse strided row slices.
+        Ok((
+            x.narrow(1, 0, na)?.contiguous()?,
+            x.narrow(1, na, dim - na)?.contiguous()?,
+        ))
     }
 
     /// Latent (N, dim) → flow space (N, dim), with the log-determinant per row (N).
