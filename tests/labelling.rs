@@ -124,15 +124,21 @@ fn conditional(
     (0..n).filter(|&i| judge(z.row(i))).count() as f32 / n as f32
 }
 
-/// Readout accuracy of `name` on 2 000 fresh faces.
-fn readout_accuracy(plugin: &Plugin, name: &str, w: &[f32]) -> f32 {
+/// Readout accuracy and balanced accuracy (mean of the per-class rates) of `name` on 2 000 fresh faces.
+fn readout_accuracy(plugin: &Plugin, name: &str, w: &[f32]) -> (f32, f32) {
     let k = plugin.index_of(name).expect("attribute");
     let z = Latents::new(DIM, SeededRng::new(999, 0).normal_vec(2000 * DIM)).expect("z");
     let codes = plugin.encode(&z).expect("encode");
-    (0..2000)
-        .filter(|&i| (codes.row(i)[k] > 0.0) == truth(w, z.row(i)))
-        .count() as f32
-        / 2000.0
+    let mut right = [0usize; 2];
+    let mut total = [0usize; 2];
+    for i in 0..2000 {
+        let t = usize::from(truth(w, z.row(i)));
+        total[t] += 1;
+        right[t] += usize::from((codes.row(i)[k] > 0.0) == (t == 1));
+    }
+    let acc = (right[0] + right[1]) as f32 / 2000.0;
+    let balanced = (right[0] as f32 / total[0] as f32 + right[1] as f32 / total[1] as f32) / 2.0;
+    (acc, balanced)
 }
 
 #[test]
@@ -273,14 +279,21 @@ fn labelling_300_faces_gives_a_working_slider() {
     )
     .expect("random training");
     let random_plugin = trained.into_plugin(&device).expect("plugin");
-    let (al, rnd) = (
-        readout_accuracy(&v3, "synth", &w),
-        readout_accuracy(&random_plugin, "synth", &w),
-    );
+    let (al, al_bal) = readout_accuracy(&v3, "synth", &w);
+    let (rnd, rnd_bal) = readout_accuracy(&random_plugin, "synth", &w);
+    let rnd_yes = conditional(&random_plugin, "synth", 1.0, 300, &|z| truth(&w, z));
+    let rnd_no = conditional(&random_plugin, "synth", -1.0, 300, &|z| !truth(&w, z));
     eprintln!(
-        "readout accuracy on 2 000 fresh faces: uncertainty sampling {:.1} %, random {:.1} %",
+        "300 labels, uncertainty sampling vs random: readout accuracy on 2 000 fresh faces \
+         {:.1} % vs {:.1} %, balanced {:.1} % vs {:.1} %; control at +1/-1 {:.1}/{:.1} % vs {:.1}/{:.1} %",
         al * 100.0,
-        rnd * 100.0
+        rnd * 100.0,
+        al_bal * 100.0,
+        rnd_bal * 100.0,
+        yes * 100.0,
+        no * 100.0,
+        rnd_yes * 100.0,
+        rnd_no * 100.0
     );
     assert!(al > rnd, "active learning {al} should beat random {rnd}");
 }
