@@ -338,8 +338,9 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
             Ok(Reply::PluginLoaded { info, code })
         }
         Job::LabelPage { session, count } => {
-            let how = Suggest::Uncertain;
-            let indices = session.next_faces(count, how, model.plugin())?;
+            // Uncertainty needs a plugin that reads the attribute; next_faces
+            // falls back to fresh faces until one is trained.
+            let indices = session.next_faces(count, Suggest::Uncertain, model.plugin())?;
             let suggested = model
                 .plugin()
                 .is_some_and(|p| p.index_of(&session.attribute.name).is_ok());
