@@ -52,6 +52,18 @@ fn plugin_copy(dir: &Path) -> PathBuf {
     dir.join("plugin.json")
 }
 
+/// Plugin ▸ New attribute…, as a user opens it.
+fn open_new_attribute_form(h: &mut egui_kittest::Harness<'static, plugen::gui::EditorApp>) {
+    h.get_by_label("Plugin").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("New attribute...").click();
+    for _ in 0..3 {
+        h.step();
+    }
+}
+
 fn wait_for<F: Fn(&plugen::gui::EditorApp) -> bool>(
     h: &mut egui_kittest::Harness<'static, plugen::gui::EditorApp>,
     what: &str,
@@ -149,12 +161,7 @@ fn labelling_300_faces_gives_a_working_slider() {
     let mut h = harness(Some(&base));
 
     // Plugin > New attribute…: a binary attribute called synth.
-    h.get_by_label("Plugin").click();
-    for _ in 0..3 {
-        h.step();
-    }
-    h.get_by_label("New attribute...").click();
-    h.step();
+    open_new_attribute_form(&mut h);
     if let Some(form) = h.state_mut().new_attribute.as_mut() {
         form.name = "synth".into();
         form.description = "a known linear function of the latent".into();
@@ -303,14 +310,7 @@ fn a_continuous_attribute_is_labelled_with_a_slider_per_face() {
     let tmp = tempfile::tempdir().expect("tmp");
     let base = plugin_copy(tmp.path());
     let mut h = harness(Some(&base));
-    h.get_by_label("Plugin").click();
-    for _ in 0..3 {
-        h.step();
-    }
-    h.get_by_label("New attribute...").click();
-    for _ in 0..3 {
-        h.step();
-    }
+    open_new_attribute_form(&mut h);
     h.get_by_label("Continuous").click();
     h.step();
     if let Some(form) = h.state_mut().new_attribute.as_mut() {

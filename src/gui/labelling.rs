@@ -21,6 +21,8 @@ use super::worker::Job;
 
 /// Faces per page.
 pub const PAGE: usize = 12;
+/// Faces per row of the page.
+const COLUMNS: usize = 4;
 /// Seed of the faces of a new session.
 pub const SESSION_SEED: u64 = 2026;
 /// Fewest labels of each class (binary) or in all (continuous) before training.
@@ -63,8 +65,6 @@ pub struct LabelPanel {
     pub session: LabelSession,
     /// Where it is saved.
     pub path: PathBuf,
-    /// plugin.json of the plugin being extended.
-    pub base: PathBuf,
     /// Faces shown now.
     pub page: Vec<PageFace>,
     /// Selected face on the page.
@@ -95,6 +95,12 @@ impl LabelPanel {
                 return;
             }
         }
+    }
+
+    /// plugin.json of the plugin being extended (named in the session, next to it).
+    pub fn base_plugin(&self) -> PathBuf {
+        let dir = self.path.parent().unwrap_or(std::path::Path::new("."));
+        dir.join(&self.session.base_plugin)
     }
 
     /// Whether there are enough labels to train.
@@ -135,11 +141,9 @@ impl EditorApp {
             s.write(&path)?;
             s
         };
-        let base = dir.join(&session.base_plugin);
         self.label = Some(LabelPanel {
             session,
             path,
-            base,
             page: Vec::new(),
             cursor: 0,
             waiting: false,
@@ -233,7 +237,7 @@ impl EditorApp {
         });
         let job = Job::TrainLabels {
             session: Box::new(panel.session.clone()),
-            base: panel.base.clone(),
+            base: panel.base_plugin(),
             cancel,
         };
         self.send(job);
@@ -265,15 +269,14 @@ impl EditorApp {
             self.undo_label();
         } else if let Some(panel) = &mut self.label {
             let n = panel.page.len().max(1);
-            let cols = 4;
             if pressed(Key::ArrowRight) {
                 panel.cursor = (panel.cursor + 1) % n;
             } else if pressed(Key::ArrowLeft) {
                 panel.cursor = (panel.cursor + n - 1) % n;
             } else if pressed(Key::ArrowDown) {
-                panel.cursor = (panel.cursor + cols).min(n - 1);
+                panel.cursor = (panel.cursor + COLUMNS).min(n - 1);
             } else if pressed(Key::ArrowUp) {
-                panel.cursor = panel.cursor.saturating_sub(cols);
+                panel.cursor = panel.cursor.saturating_sub(COLUMNS);
             }
         }
     }
@@ -395,14 +398,14 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
         ui.spinner();
     }
     let ctx = ui.ctx().clone();
-    // Three rows of four faces, each with a caption (and a slider for continuous).
-    let rows = PAGE.div_ceil(4) as f32;
+    // Rows of COLUMNS faces, each with a caption (and a slider for continuous).
+    let rows = PAGE.div_ceil(COLUMNS) as f32;
     let caption = if a.kind == AttributeKind::Continuous {
         52.0
     } else {
         30.0
     };
-    let side = ((ui.available_width() / 4.0) - 14.0)
+    let side = ((ui.available_width() / COLUMNS as f32) - 14.0)
         .min(ui.available_height() / rows - caption)
         .clamp(48.0, 160.0);
     let continuous = a.kind == AttributeKind::Continuous;
@@ -465,7 +468,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                         }
                     }
                 });
-                if (i + 1) % 4 == 0 {
+                if (i + 1) % COLUMNS == 0 {
                     ui.end_row();
                 }
             }
