@@ -12,6 +12,7 @@ use plugen_core::dataset::{self, SampleRequest};
 use plugen_core::error::{Error, Result};
 use plugen_core::formats::latents::Latents;
 use plugen_core::generator::images_to_bytes;
+use plugen_core::gpu::FaceInput;
 use plugen_core::model::Model;
 use plugen_core::rng::SeededRng;
 use serde::Serialize;
@@ -65,10 +66,21 @@ pub struct Report {
     pub threads: usize,
     /// Peer description or why it is missing.
     pub peer: String,
+    /// What computed ours: "CPU", "CUDA" or "wgpu: ADAPTER (Backend)".
+    pub device: String,
 }
 
-fn time_runs(repeats: usize, per: f64, mut f: impl FnMut() -> Result<()>) -> Result<Stat> {
-    for _ in 0..3 {
+fn time_runs(repeats: usize, per: f64, f: impl FnMut() -> Result<()>) -> Result<Stat> {
+    time_runs_after(3, repeats, per, f)
+}
+
+fn time_runs_after(
+    warmup: usize,
+    repeats: usize,
+    per: f64,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<Stat> {
+    for _ in 0..warmup {
         f()?;
     }
     let mut runs = Vec::with_capacity(repeats);
@@ -165,23 +177,45 @@ fn train_seconds(model: &Model) -> Result<f64> {
 
 /// Measures everything; `with_peer` also runs the onnxruntime peer, `with_train`
 /// also times a full training run (minutes).
-pub fn run(model: &Model, repeats: usize, with_peer: bool, with_train: bool) -> Result<Report> {
-    let generator = model.generator();
+///
+/// With a wgpu device the generator, the flow, the frame (slider → face
+/// texture ready) and sampling run there. A software adapter (lavapipe) is
+/// timed with fewer runs and a smaller sample: those are correctness runs.
+pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool) -> Result<Report> {
+    let software = model.gpu().is_some_and(|g| g.is_software());
+    let (warmup, repeats, sample_count) = if software {
+        (1, 3, 16)
+    } else {
+        (3, repeats, 256)
+    };
     let dim = model.latent_dim();
-    let dev: &Device = model.device();
     let z1 = latents(1, dim, 1)?;
     let z64 = latents(64, dim, 2)?;
-    let t1 = Tensor::from_slice(&z1.data, (1, dim), dev)?;
-    let t64 = Tensor::from_slice(&z64.data, (64, dim), dev)?;
     let mut figures = Vec::new();
-    let b1 = time_runs(repeats, 1.0, || {
-        generator.decode(&t1)?.to_device(&Device::Cpu)?;
-        Ok(())
-    })?;
-    let b64 = time_runs(repeats.div_ceil(4).max(3), 64.0, || {
-        generator.decode(&t64)?.to_device(&Device::Cpu)?;
-        Ok(())
-    })?;
+    let (b1, b64) = match model.gpu_generator() {
+        Some(g) => (
+            time_runs_after(warmup, repeats, 1.0, || g.decode(&z1.data).map(|_| ()))?,
+            time_runs_after(warmup, repeats.div_ceil(4).max(3), 64.0, || {
+                g.decode(&z64.data).map(|_| ())
+            })?,
+        ),
+        None => {
+            let generator = model.generator();
+            let dev: &Device = model.device();
+            let t1 = Tensor::from_slice(&z1.data, (1, dim), dev)?;
+            let t64 = Tensor::from_slice(&z64.data, (64, dim), dev)?;
+            (
+                time_runs(repeats, 1.0, || {
+                    generator.decode(&t1)?.to_device(&Device::Cpu)?;
+                    Ok(())
+                })?,
+                time_runs(repeats.div_ceil(4).max(3), 64.0, || {
+                    generator.decode(&t64)?.to_device(&Device::Cpu)?;
+                    Ok(())
+                })?,
+            )
+        }
+    };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -207,32 +241,50 @@ pub fn run(model: &Model, repeats: usize, with_peer: bool, with_train: bool) -> 
         let codes = p.encode(&z1)?;
         figures.push(Figure {
             name: "forward_flow_ms".into(),
-            ours: time_runs(repeats, 1.0, || p.encode(&z1).map(|_| ()))?,
+            ours: time_runs_after(warmup, repeats, 1.0, || p.encode(&z1).map(|_| ()))?,
             peer: None,
         });
         figures.push(Figure {
             name: "inverse_flow_ms".into(),
-            ours: time_runs(repeats, 1.0, || p.decode(&codes).map(|_| ()))?,
+            ours: time_runs_after(warmup, repeats, 1.0, || p.decode(&codes).map(|_| ()))?,
             peer: None,
         });
     }
-    // One slider change: inverse flow (with a plugin), generator, RGBA bytes for the texture.
+    // One slider change, as the editor computes it.
     let codes = model.plugin().map(|p| p.encode(&z1)).transpose()?;
-    let frame = || -> Result<()> {
-        let z = match (model.plugin(), &codes) {
-            (Some(p), Some(c)) => Tensor::from_slice(&p.decode(c)?.data, (1, dim), dev)?,
-            _ => t1.clone(),
+    let frame = if model.gpu().is_some() {
+        // Inverse flow, generator and pixels into the face texture, latent and readout back.
+        let input = codes.as_ref().map_or(z1.data.clone(), |c| c.data.clone());
+        let with_flow = codes.is_some();
+        time_runs_after(warmup, repeats, 1.0, || {
+            let input = if with_flow {
+                FaceInput::Code(&input)
+            } else {
+                FaceInput::Latent(&input)
+            };
+            model.render_face(input).map(|_| ())
+        })?
+    } else {
+        // Inverse flow (with a plugin), generator, RGBA bytes for the texture.
+        let generator = model.generator();
+        let dev: &Device = model.device();
+        let frame = || -> Result<()> {
+            let z = match (model.plugin(), &codes) {
+                (Some(p), Some(c)) => Tensor::from_slice(&p.decode(c)?.data, (1, dim), dev)?,
+                _ => Tensor::from_slice(&z1.data, (1, dim), dev)?,
+            };
+            let rgb = images_to_bytes(&generator.decode(&z)?)?;
+            let _rgba: Vec<u8> = rgb[0]
+                .chunks(3)
+                .flat_map(|c| [c[0], c[1], c[2], 255])
+                .collect();
+            Ok(())
         };
-        let rgb = images_to_bytes(&generator.decode(&z)?)?;
-        let _rgba: Vec<u8> = rgb[0]
-            .chunks(3)
-            .flat_map(|c| [c[0], c[1], c[2], 255])
-            .collect();
-        Ok(())
+        time_runs(repeats, 1.0, frame)?
     };
     figures.push(Figure {
         name: "frame_ms".into(),
-        ours: time_runs(repeats, 1.0, frame)?,
+        ours: frame,
         peer: None,
     });
     // `plugen sample` end to end, PNGs and manifest included.
@@ -240,7 +292,7 @@ pub fn run(model: &Model, repeats: usize, with_peer: bool, with_train: bool) -> 
     for run in 0..3 {
         let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("temp"), e))?;
         let req = SampleRequest {
-            count: 256,
+            count: sample_count,
             seed: run,
             sets: Vec::new(),
             balance: None,
@@ -252,7 +304,7 @@ pub fn run(model: &Model, repeats: usize, with_peer: bool, with_train: bool) -> 
         };
         let t = Instant::now();
         dataset::sample(model, &req, dir.path(), false, &mut |_, _| {})?;
-        rates.push(256.0 / t.elapsed().as_secs_f64());
+        rates.push(sample_count as f64 / t.elapsed().as_secs_f64());
     }
     if with_train {
         figures.push(Figure {
@@ -271,6 +323,7 @@ pub fn run(model: &Model, repeats: usize, with_peer: bool, with_train: bool) -> 
         peak_rss_mib: peak_rss_mib(),
         threads,
         peer: peer_name,
+        device: model.device_name().to_string(),
     })
 }
 
@@ -299,5 +352,6 @@ pub fn table(r: &Report) -> String {
             r.threads, r.peer
         );
     }
+    s += &format!("ours on {}\n", r.device);
     s
 }

@@ -38,7 +38,7 @@ pub struct Cli {
     /// Editor: a latent, sidecar or image to open at start.
     #[arg(long, value_name = "FILE")]
     open: Option<PathBuf>,
-    /// Editor: compute device: auto, cpu, cuda, cuda:N or metal.
+    /// Editor: compute device: auto, cpu, cuda, cuda:N, metal or wgpu.
     #[arg(long, default_value = "auto")]
     device: String,
     /// Editor: open label mode for this new attribute (or resume its session).
@@ -57,9 +57,19 @@ struct ModelArgs {
     /// Model folder (default: $PLUGEN_MODEL or the bundled models/dcgan-digiface64).
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
-    /// Compute device: auto, cpu, cuda, cuda:N or metal.
+    /// Compute device: auto, cpu, cuda, cuda:N, metal or wgpu (any GPU through Vulkan, Metal, DX12 or GL).
     #[arg(long, default_value = "auto")]
     device: String,
+}
+
+/// Loads a model; where a requested GPU cannot be used, says why on one line
+/// and goes on on the CPU.
+fn load_model(dir: Option<&Path>, choice: PluginChoice, device: DeviceChoice) -> Result<Model> {
+    let model = Model::load(dir, choice, device)?;
+    if let Some(note) = model.device_note() {
+        eprintln!("plugen: {note}");
+    }
+    Ok(model)
 }
 
 impl ModelArgs {
@@ -69,7 +79,7 @@ impl ModelArgs {
             Some(p) => PluginChoice::Path(p),
             None => PluginChoice::BundleDefault,
         };
-        Model::load(self.model.as_deref(), choice, device)
+        load_model(self.model.as_deref(), choice, device)
     }
 }
 
@@ -361,7 +371,7 @@ pub fn run(cli: Cli) -> Result<()> {
             no_plugin,
         } => {
             let model = if no_plugin {
-                Model::load(
+                load_model(
                     model.model.as_deref(),
                     PluginChoice::None,
                     model.device.parse()?,
@@ -465,7 +475,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(p) => PluginChoice::Path(p),
                 None => PluginChoice::None,
             };
-            let model = Model::load(model.model.as_deref(), choice, model.device.parse()?)?;
+            let model = load_model(model.model.as_deref(), choice, model.device.parse()?)?;
             let (data, table) =
                 plugen_core::plugin::read_pair(&latents_path, &labels_path, model.latent_dim())?;
             let meta: HashMap<String, AttributeMeta> = match meta {
@@ -574,7 +584,7 @@ pub fn run(cli: Cli) -> Result<()> {
             labels: labels_path,
             model,
         } => {
-            let dim = Model::load(
+            let dim = load_model(
                 model.model.as_deref(),
                 PluginChoice::None,
                 model.device.parse()?,
@@ -663,8 +673,8 @@ pub fn run(cli: Cli) -> Result<()> {
             no_peer,
             train,
         } => {
-            let model = model.load(&plugin)?;
-            let report = crate::bench::run(&model, repeats.max(3), !no_peer, train)?;
+            let mut model = model.load(&plugin)?;
+            let report = crate::bench::run(&mut model, repeats.max(3), !no_peer, train)?;
             if json {
                 println!(
                     "{}",

@@ -799,3 +799,142 @@ fn label_and_extend_make_new_versions_next_to_the_old_one() {
         .contains("training data")
     );
 }
+
+/// `--device wgpu` runs sample, edit and readout on the GPU (lavapipe in CI):
+/// the same files as the CPU up to one level on a few pixels, the same readout.
+#[test]
+fn wgpu_device_matches_the_cpu_on_every_command() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |device: &str| {
+        let out = tmp.path().join(device);
+        let o = plugen(&[
+            "sample",
+            "-n",
+            "4",
+            "--seed",
+            "9",
+            "--set",
+            "smile=1",
+            "--out",
+            s(&out),
+            "--device",
+            device,
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{stderr}");
+        (out, stderr)
+    };
+    let (gpu, note) = run("wgpu");
+    if note.contains("computing on the CPU") {
+        assert!(
+            std::env::var_os("PLUGEN_REQUIRE_GPU").is_none(),
+            "PLUGEN_REQUIRE_GPU is set but: {note}"
+        );
+        eprintln!("skipped: {note}");
+        return;
+    }
+    assert!(note.trim().is_empty(), "nothing on stderr, got: {note}");
+    let (cpu, _) = run("cpu");
+    let worst = |a: &Path, b: &Path| {
+        let (a, b) = (
+            image::open(a).expect("png").to_rgb8(),
+            image::open(b).expect("png").to_rgb8(),
+        );
+        a.as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(255)
+    };
+    let (g, c) = (pngs(&gpu), pngs(&cpu));
+    assert_eq!(g.len(), 4);
+    for (a, b) in g.iter().zip(&c) {
+        assert!(
+            worst(a, b) <= 1,
+            "{} and {} differ",
+            a.display(),
+            b.display()
+        );
+    }
+    // edit and readout on the first face's manifest line (a sidecar)
+    let side = tmp.path().join("first.json");
+    let manifest = std::fs::read_to_string(gpu.join("manifest.jsonl")).expect("manifest");
+    let first = manifest.lines().next().expect("a line");
+    std::fs::write(&side, first).expect("write");
+    let entry: serde_json::Value = serde_json::from_str(first).expect("json");
+    let original = gpu.join(entry["image"].as_str().expect("image name"));
+    let readout = |device: &str| -> serde_json::Value {
+        let r = ok(&[
+            "readout",
+            "--latent",
+            s(&side),
+            "--json",
+            "--device",
+            device,
+        ]);
+        serde_json::from_str(r.trim()).expect("json")
+    };
+    let (rg, rc) = (readout("wgpu"), readout("cpu"));
+    let smile = |v: &serde_json::Value| v["smile"].as_f64().expect("smile");
+    assert!((smile(&rg) - smile(&rc)).abs() < 1e-3, "{rg} vs {rc}");
+    assert!(smile(&rg) > 0.5, "smile=1 was asked for: {rg}");
+    let edit = |device: &str| {
+        let png = tmp.path().join(format!("edit-{device}.png"));
+        ok(&[
+            "edit",
+            "--latent",
+            s(&side),
+            "--set",
+            "smile=-1",
+            "--out",
+            s(&png),
+            "--device",
+            device,
+        ]);
+        png
+    };
+    let (eg, ec) = (edit("wgpu"), edit("cpu"));
+    assert!(worst(&eg, &ec) <= 1, "edits differ");
+    assert!(worst(&eg, &original) > 1, "the edit changed the face");
+}
+
+/// No adapter (here: a backend this machine does not have): the CPU computes
+/// and one line says why.
+#[test]
+fn wgpu_without_an_adapter_falls_back_to_the_cpu_with_one_line() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("faces");
+    let o = command(
+        &[],
+        &[
+            "sample",
+            "-n",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            s(&out),
+            "--device",
+            "wgpu",
+        ],
+    )
+    .env(
+        "WGPU_BACKEND",
+        if cfg!(target_os = "macos") {
+            "dx12"
+        } else {
+            "metal"
+        },
+    )
+    .output()
+    .expect("runs");
+    let stderr = String::from_utf8_lossy(&o.stderr).trim().to_string();
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no GPU adapter") && stderr.contains("computing on the CPU"),
+        "{stderr}"
+    );
+    assert_eq!(pngs(&out).len(), 2);
+}

@@ -191,7 +191,7 @@ fn main_window_snapshot() {
     // Let every animation finish: how many frames `settle` took depends on load.
     h.run_ok();
     // Timings differ from run to run: hide the status bar from the comparison.
-    let status = h.get_by_label_contains("compute").rect();
+    let status = h.get_by_label_contains("ms per face").rect();
     h.mask(egui::Rect::from_min_max(
         egui::pos2(0.0, status.top() - 4.0),
         egui::pos2(1100.0, 760.0),

@@ -27,6 +27,7 @@ xvfb-run -a -s "-screen 0 1100x760x24" bash -c "
   wait \$pid 2>/dev/null || true
 " || true
 cat "$log"
+cp "$log" "${shot%.png}.log"
 grep -q 'first face' "$log" || { echo "smoke: the editor never showed a face"; exit 1; }
 im_convert=convert
 [ -x /usr/bin/convert ] && im_convert=/usr/bin/convert   # Debian's ImageMagick, not a wrapper earlier on PATH

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
+use eframe::egui_wgpu::{self, wgpu};
 use egui::{ColorImage, Key, KeyboardShortcut, Modifiers, TextureHandle, TextureOptions};
+use plugen_core::device::{Compute, DeviceChoice};
 use plugen_core::error::Result;
+use plugen_core::gpu::{self, GpuContext};
 use plugen_core::model::{Model, PluginChoice};
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +84,10 @@ pub struct EditorApp {
     /// Persistent settings.
     pub settings: Settings,
     worker: Worker,
+    /// What computes the faces (status bar): an adapter, CUDA or the CPU.
+    pub device_name: String,
+    /// The face computed straight into a texture of the window's own wgpu device.
+    pub(super) gpu_face: Option<GpuFaceTexture>,
     pub(super) face_texture: Option<(u64, TextureHandle)>,
     pub(super) target_texture: Option<TextureHandle>,
     target_rev: Option<u64>,
@@ -107,24 +114,67 @@ pub struct EditorApp {
 impl EditorApp {
     /// Loads the model (and its plugin, or `plugin`) and starts the worker;
     /// `wake` is called from the worker when a result is ready (eframe passes a
-    /// repaint request).
+    /// repaint request). Without a window renderer, `--device wgpu` computes on
+    /// a wgpu device of its own and the pixels come back for display.
     pub fn new(
         model_dir: Option<&Path>,
         plugin: Option<&Path>,
-        device: plugen_core::device::DeviceChoice,
+        device: DeviceChoice,
         settings: Settings,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Self> {
+        Self::with_renderer(model_dir, plugin, device, settings, None, wake)
+    }
+
+    /// Like [`EditorApp::new`], computing on the window renderer's wgpu device
+    /// when `device` allows it (`auto`: a hardware adapter; `wgpu`: any), the
+    /// face written into a texture the window draws: no pixels cross to the
+    /// CPU per frame.
+    pub fn with_renderer(
+        model_dir: Option<&Path>,
+        plugin: Option<&Path>,
+        device: DeviceChoice,
+        settings: Settings,
+        renderer: Option<&egui_wgpu::RenderState>,
         wake: impl Fn() + Send + Sync + 'static,
     ) -> Result<Self> {
         let choice = match plugin {
             Some(p) => PluginChoice::Path(p),
             None => PluginChoice::BundleDefault,
         };
-        let model = Model::load(model_dir, choice, device)?;
+        let (compute, note) = editor_compute(device, renderer)?;
+        let mut model = Model::load_on(model_dir, choice, compute)?;
+        let shares_device = match (renderer, model.gpu()) {
+            (Some(r), Some(g)) => r.device == *g.device(),
+            _ => false,
+        };
+        let gpu_face = match renderer {
+            Some(r) if shares_device => {
+                let view = model.face_texture()?.view().clone();
+                let filter = filter_of(settings.smooth);
+                let id = r
+                    .renderer
+                    .write()
+                    .register_native_texture(&r.device, &view, filter);
+                Some(GpuFaceTexture {
+                    id,
+                    view,
+                    filter,
+                    renderer: r.clone(),
+                })
+            }
+            _ => None,
+        };
+        let device_name = model.device_name().to_string();
+        if let Some(n) = &note {
+            eprintln!("plugen: {n}");
+        }
         let name = model.bundle().manifest().name.clone();
         let info = worker::plugin_info(&model);
         let dim = model.latent_dim();
         let worker = Worker::start(model, wake);
-        let (state, first) = EditorState::new(name, dim, info, 0);
+        let (mut state, first) = EditorState::new(name, dim, info, 0);
+        state.notice = note;
         worker.send(first);
         let (picked_tx, picked_rx) = channel();
         let export_text = settings_export_text(&settings);
@@ -132,6 +182,8 @@ impl EditorApp {
             state,
             settings,
             worker,
+            device_name,
+            gpu_face,
             face_texture: None,
             target_texture: None,
             target_rev: None,
@@ -149,6 +201,11 @@ impl EditorApp {
             new_attribute: None,
             training: None,
         })
+    }
+
+    /// Whether faces are computed straight into a texture of the window's wgpu device.
+    pub fn computes_into_texture(&self) -> bool {
+        self.gpu_face.is_some()
     }
 
     /// Sends a job to the worker.
@@ -431,13 +488,18 @@ impl EditorApp {
         } else {
             TextureOptions::NEAREST
         };
+        if let Some(g) = &mut self.gpu_face {
+            g.set_filter(filter_of(self.settings.smooth));
+        }
         if let Some(face) = &self.state.face {
             let stale = self
                 .face_texture
                 .as_ref()
                 .is_none_or(|(seq, _)| *seq != face.seq);
-            if stale {
-                let img = to_color_image(&face.image);
+            // On the GPU path the worker wrote the texture already.
+            let image = face.image.as_ref().filter(|_| self.gpu_face.is_none());
+            if stale && let Some(image) = image {
+                let img = to_color_image(image);
                 match &mut self.face_texture {
                     Some((seq, tex)) => {
                         tex.set(img, options);
@@ -447,13 +509,14 @@ impl EditorApp {
                         self.face_texture = Some((face.seq, ctx.load_texture("face", img, options)))
                     }
                 }
-                if !self.first_face_logged && std::env::var_os("PLUGEN_SMOKE_LOG").is_some() {
-                    self.first_face_logged = true;
-                    eprintln!(
-                        "plugen: first face shown after {} ms",
-                        self.started.elapsed().as_millis()
-                    );
-                }
+            }
+            if !self.first_face_logged && std::env::var_os("PLUGEN_SMOKE_LOG").is_some() {
+                self.first_face_logged = true;
+                eprintln!(
+                    "plugen: first face shown after {} ms on {}",
+                    self.started.elapsed().as_millis(),
+                    self.device_name
+                );
             }
         }
         if self.target_rev != Some(self.state.target_rev) {
@@ -546,6 +609,93 @@ fn settings_export_text(settings: &Settings) -> String {
                     .to_string()
             })
             .unwrap_or_default(),
+    }
+}
+
+/// The face texture of the window's wgpu device, registered with egui once.
+pub(super) struct GpuFaceTexture {
+    /// egui's id for it.
+    pub(super) id: egui::TextureId,
+    view: wgpu::TextureView,
+    filter: wgpu::FilterMode,
+    renderer: egui_wgpu::RenderState,
+}
+
+impl GpuFaceTexture {
+    /// Switches between crisp and smooth scaling (re-registers the texture).
+    fn set_filter(&mut self, filter: wgpu::FilterMode) {
+        if filter != self.filter {
+            self.filter = filter;
+            let r = &self.renderer;
+            r.renderer
+                .write()
+                .update_egui_texture_from_wgpu_texture(&r.device, &self.view, filter, self.id);
+        }
+    }
+}
+
+fn filter_of(smooth: bool) -> wgpu::FilterMode {
+    if smooth {
+        wgpu::FilterMode::Linear
+    } else {
+        wgpu::FilterMode::Nearest
+    }
+}
+
+/// Where the editor computes, given the window's renderer, and one line
+/// saying why a GPU was passed over (shown in the status line).
+///
+/// `auto`: CUDA/Metal where built and present, else the renderer's adapter if
+/// it is hardware with compute, else the CPU (a software renderer such as
+/// llvmpipe is slower than the CPU path). `wgpu`: the renderer's adapter,
+/// whatever it is, or the CPU with a message if it cannot compute. Without a
+/// renderer, as on the command line.
+fn editor_compute(
+    device: DeviceChoice,
+    renderer: Option<&egui_wgpu::RenderState>,
+) -> Result<(Compute, Option<String>)> {
+    let Some(r) = renderer.filter(|_| matches!(device, DeviceChoice::Auto | DeviceChoice::Wgpu))
+    else {
+        let compute = device.open_compute()?;
+        let note = compute.note.clone();
+        return Ok((compute, note));
+    };
+    if device == DeviceChoice::Auto {
+        let candle = device.open()?;
+        if !candle.is_cpu() {
+            return Ok((
+                Compute {
+                    candle,
+                    gpu: None,
+                    note: None,
+                },
+                None,
+            ));
+        }
+    }
+    let info = r.adapter.get_info();
+    if device == DeviceChoice::Auto && gpu::is_software(&info) {
+        return Ok((
+            Compute::cpu(),
+            Some(format!(
+                "{} is a software renderer: faces are computed on the CPU (--device wgpu uses it anyway)",
+                info.name
+            )),
+        ));
+    }
+    match GpuContext::from_device(&r.adapter, r.device.clone(), r.queue.clone()) {
+        Ok(ctx) => Ok((
+            Compute {
+                candle: plugen_core::Device::Cpu,
+                gpu: Some(ctx),
+                note: None,
+            },
+            None,
+        )),
+        Err(e) => Ok((
+            Compute::cpu(),
+            Some(format!("{e}: faces are computed on the CPU")),
+        )),
     }
 }
 

@@ -6,9 +6,14 @@ use super::app::EditorApp;
 /// Draws the face (and target).
 pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
     let avail = ui.available_size();
-    let Some((_, tex)) = &app.face_texture else {
-        ui.centered_and_justified(|ui| ui.spinner());
-        return;
+    let id = match (&app.gpu_face, &app.face_texture) {
+        // The GPU texture holds a face once the first render has answered.
+        (Some(g), _) if app.state.face.is_some() => g.id,
+        (None, Some((_, tex))) => tex.id(),
+        _ => {
+            ui.centered_and_justified(|ui| ui.spinner());
+            return;
+        }
     };
     match &app.target_texture {
         Some(target) => {
@@ -24,7 +29,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                 ui.vertical(|ui| {
                     ui.label("Reconstruction (editable)");
                     ui.add(
-                        egui::Image::from_texture((tex.id(), egui::vec2(side, side)))
+                        egui::Image::from_texture((id, egui::vec2(side, side)))
                             .alt_text("Generated face"),
                     );
                 });
@@ -34,7 +39,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
             let side = avail.x.min(avail.y).max(64.0);
             ui.centered_and_justified(|ui| {
                 ui.add(
-                    egui::Image::from_texture((tex.id(), egui::vec2(side, side)))
+                    egui::Image::from_texture((id, egui::vec2(side, side)))
                         .alt_text("Generated face"),
                 );
             });

@@ -31,6 +31,7 @@ pub fn run(
             .with_inner_size([1100.0, 760.0])
             .with_min_inner_size([640.0, 480.0])
             .with_drag_and_drop(true),
+        wgpu_options: wgpu_options(),
         ..Default::default()
     };
     let mut failure = None;
@@ -43,11 +44,12 @@ pub fn run(
                 .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                 .unwrap_or_default();
             let ctx = cc.egui_ctx.clone();
-            match EditorApp::new(
+            match EditorApp::with_renderer(
                 model_dir.as_deref(),
                 plugin.as_deref(),
                 device,
                 settings,
+                cc.wgpu_render_state.as_ref(),
                 move || ctx.request_repaint(),
             ) {
                 Ok(mut app) => {
@@ -74,4 +76,22 @@ pub fn run(
         return Err(plugen_core::Error::invalid(msg));
     }
     result.map_err(|e| plugen_core::Error::invalid(format!("cannot open the editor window: {e}")))
+}
+
+/// eframe's wgpu set-up, asking for compute limits: on a GL adapter egui would
+/// request WebGL2 limits, where every compute limit is 0.
+fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
+    use eframe::egui_wgpu::{WgpuConfiguration, WgpuSetup, WgpuSetupCreateNew, wgpu};
+    let setup = WgpuSetupCreateNew {
+        device_descriptor: std::sync::Arc::new(|adapter| wgpu::DeviceDescriptor {
+            label: Some("plugen editor device"),
+            required_limits: plugen_core::gpu::renderer_limits(adapter),
+            ..Default::default()
+        }),
+        ..WgpuSetupCreateNew::without_display_handle()
+    };
+    WgpuConfiguration {
+        wgpu_setup: WgpuSetup::CreateNew(setup),
+        ..Default::default()
+    }
 }

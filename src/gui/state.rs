@@ -39,8 +39,8 @@ pub struct Snapshot {
 pub struct Face {
     /// Its latent.
     pub latent: Vec<f32>,
-    /// The image.
-    pub image: RgbImage,
+    /// The image; `None` for a drag frame drawn straight from the GPU texture.
+    pub image: Option<RgbImage>,
     /// Plugin readout (user units).
     pub readout: Vec<f32>,
     /// Render request it answers.
@@ -209,6 +209,7 @@ impl EditorState {
             seq: self.next_seq,
             code: self.code_of(&self.live),
             exact: self.live.exact.clone(),
+            settle,
         }
     }
 
@@ -335,10 +336,12 @@ impl EditorState {
             return;
         }
         self.compute_ms = ms;
-        if face.seq == self.settled_seq {
+        if face.seq == self.settled_seq
+            && let Some(image) = &face.image
+        {
             let snap = self.history.current().clone();
             if self.recent.back().is_none_or(|(s, _)| *s != snap) {
-                self.recent.push_back((snap, face.image.clone()));
+                self.recent.push_back((snap, image.clone()));
                 if self.recent.len() > RECENT_FACES {
                     self.recent.pop_front();
                 }
@@ -351,10 +354,15 @@ impl EditorState {
     /// Marks the current face for export.
     pub fn add_to_tray(&mut self) {
         let Some(face) = &self.face else { return };
+        let Some(image) = &face.image else {
+            // A drag frame on the GPU has no pixels on the CPU; the settled face will.
+            self.notice = Some("Release the slider first, then add the face to the tray".into());
+            return;
+        };
         let names = self.attributes().iter().map(|a| a.name.clone());
         self.tray.push(ExportItem {
             latent: face.latent.clone(),
-            image: face.image.clone(),
+            image: image.clone(),
             seed: self.live.seed,
             temperature: self.live.temperature,
             requested: names

@@ -72,7 +72,13 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
 /// Draws the status bar.
 pub fn status_bar(ui: &mut egui::Ui, app: &mut EditorApp) {
     ui.horizontal(|ui| {
-        ui.label(format!("compute {:.1} ms", app.state.compute_ms));
+        ui.label(format!(
+            "{} · {:.1} ms per face",
+            app.device_name, app.state.compute_ms
+        ))
+        .on_hover_text(
+            "What computes the faces, and the time from a slider change to the face being ready",
+        );
         ui.separator();
         ui.label(format!("frame {:.1} ms", app.frame_dt * 1000.0));
         ui.separator();

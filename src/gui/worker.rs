@@ -18,6 +18,7 @@ use plugen_core::error::{Error, Result};
 use plugen_core::formats::latents::{self, Latents};
 use plugen_core::formats::sidecar::{self, Sidecar};
 use plugen_core::fsutil::Overwrite;
+use plugen_core::gpu::FaceInput;
 use plugen_core::imaging;
 use plugen_core::labelling::{LabelSession, Suggest};
 use plugen_core::model::Model;
@@ -77,6 +78,9 @@ pub enum Job {
         code: Vec<f32>,
         /// A latent to decode verbatim.
         exact: Option<Vec<f32>>,
+        /// A settled step (not a drag frame): its pixels also come back to the
+        /// CPU for the recent strip when the face is drawn from the GPU texture.
+        settle: bool,
     },
     /// Read a latent file (.npy, .safetensors, sidecar .json).
     LoadLatent(PathBuf),
@@ -133,11 +137,12 @@ pub enum Reply {
         seq: u64,
         /// Its latent.
         latent: Vec<f32>,
-        /// The image.
-        image: RgbImage,
+        /// The image; `None` for a drag frame computed straight into the
+        /// GPU face texture (its pixels never come back).
+        image: Option<RgbImage>,
         /// Plugin readout of the latent (user units).
         readout: Vec<f32>,
-        /// Compute time in milliseconds.
+        /// Compute time in milliseconds (slider value → pixels ready).
         ms: f32,
     },
     /// A latent read from a file or found by projection.
@@ -276,7 +281,41 @@ fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake
 
 fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> Result<Reply> {
     match job {
-        Job::Render { seq, code, exact } => {
+        Job::Render {
+            seq,
+            code,
+            exact,
+            settle,
+        } if model.has_face_texture() => {
+            let t = Instant::now();
+            let input = match (&exact, model.plugin()) {
+                (Some(z), _) => FaceInput::Latent(z),
+                (None, Some(_)) => FaceInput::Code(&code),
+                (None, None) => FaceInput::Latent(&code),
+            };
+            let frame = model.render_face(input)?;
+            let ms = t.elapsed().as_secs_f32() * 1000.0;
+            let readout = model
+                .plugin()
+                .map(|p| p.codes_to_values(&frame.code))
+                .unwrap_or_default();
+            let image = if settle {
+                let z = Latents::new(model.latent_dim(), frame.latent.clone())?;
+                model.render(&z)?.into_iter().next()
+            } else {
+                None
+            };
+            Ok(Reply::Rendered {
+                seq,
+                latent: frame.latent,
+                image,
+                readout,
+                ms,
+            })
+        }
+        Job::Render {
+            seq, code, exact, ..
+        } => {
             let t = Instant::now();
             let dim = model.latent_dim();
             let latent = match (exact, model.plugin()) {
@@ -292,7 +331,7 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
             Ok(Reply::Rendered {
                 seq,
                 latent: latent.data,
-                image,
+                image: Some(image),
                 readout,
                 ms: t.elapsed().as_secs_f32() * 1000.0,
             })

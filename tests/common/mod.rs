@@ -135,6 +135,8 @@ pub fn face_pixels(h: &Harness<'static, EditorApp>) -> Vec<u8> {
         .as_ref()
         .expect("a face")
         .image
+        .as_ref()
+        .expect("a settled face has its pixels on the CPU")
         .as_raw()
         .clone()
 }

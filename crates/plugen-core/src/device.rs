@@ -1,11 +1,13 @@
-//! Choosing the compute device: `auto`, `cpu`, `cuda[:N]` or `metal`.
+//! Choosing the compute device: `auto`, `cpu`, `cuda[:N]`, `metal` or `wgpu`.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use candle_core::Device;
 
 use crate::error::{Error, Result};
+use crate::gpu::{AdapterPolicy, GpuContext};
 
 /// The device a user asked for on the command line or in the GUI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -19,6 +21,10 @@ pub enum DeviceChoice {
     Cuda(usize),
     /// An Apple GPU (needs the `metal` feature).
     Metal,
+    /// Any GPU wgpu can drive (Vulkan, Metal, DX12, GLES), software adapters
+    /// included; generation and the flow run there, training and image
+    /// projection on the CPU.
+    Wgpu,
 }
 
 impl FromStr for DeviceChoice {
@@ -29,11 +35,12 @@ impl FromStr for DeviceChoice {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "metal" => Ok(Self::Metal),
+            "wgpu" => Ok(Self::Wgpu),
             "cuda" => Ok(Self::Cuda(0)),
             _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(n)) => Ok(Self::Cuda(n)),
                 _ => Err(Error::invalid(format!(
-                    "--device: '{s}' is not one of auto, cpu, cuda, cuda:N, metal"
+                    "--device: '{s}' is not one of auto, cpu, cuda, cuda:N, metal, wgpu"
                 ))),
             },
         }
@@ -47,20 +54,96 @@ impl fmt::Display for DeviceChoice {
             Self::Cpu => write!(f, "cpu"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
             Self::Metal => write!(f, "metal"),
+            Self::Wgpu => write!(f, "wgpu"),
+        }
+    }
+}
+
+/// Where compute runs: a candle device for the tensor paths (training, image
+/// projection, and everything when no wgpu context is open) and, optionally,
+/// a wgpu context that generation and the flow run on.
+pub struct Compute {
+    /// candle's device.
+    pub candle: Device,
+    /// The wgpu context, when generation runs through wgpu.
+    pub gpu: Option<Arc<GpuContext>>,
+    /// One line saying why a requested GPU is not used (the CPU computes instead).
+    pub note: Option<String>,
+}
+
+impl Compute {
+    /// The CPU alone.
+    pub fn cpu() -> Self {
+        Self {
+            candle: Device::Cpu,
+            gpu: None,
+            note: None,
+        }
+    }
+
+    /// What computes the faces, for status lines: an adapter name, "CUDA:0" or "CPU".
+    pub fn describe(&self) -> String {
+        match &self.gpu {
+            Some(g) => format!("wgpu: {}", g.adapter_name()),
+            None if self.candle.is_cuda() => "CUDA".into(),
+            None if self.candle.is_metal() => "Metal".into(),
+            None => "CPU".into(),
         }
     }
 }
 
 impl DeviceChoice {
-    /// Opens the device. `Auto` falls back to the CPU when no GPU backend is usable.
+    /// Opens candle's device for this choice. `Auto` falls back to the CPU
+    /// when no candle GPU backend is usable; `Wgpu` is the CPU here (the
+    /// wgpu side is opened by [`DeviceChoice::open_compute`]).
     pub fn open(self) -> Result<Device> {
         match self {
-            Self::Cpu => Ok(Device::Cpu),
+            Self::Cpu | Self::Wgpu => Ok(Device::Cpu),
             Self::Cuda(n) => open_cuda(n),
             Self::Metal => open_metal(),
             Self::Auto => Ok(open_cuda(0)
                 .or_else(|_| open_metal())
                 .unwrap_or(Device::Cpu)),
+        }
+    }
+
+    /// Opens everything this choice computes on, without a window. `Auto`:
+    /// CUDA where built and present, else Metal, else a hardware wgpu adapter
+    /// with compute (a software one is slower than the CPU path, so it is
+    /// skipped), else the CPU. `Wgpu`: whatever adapter wgpu finds; with none
+    /// that can compute, the CPU and a [`Compute::note`] saying why.
+    pub fn open_compute(self) -> Result<Compute> {
+        match self {
+            Self::Wgpu => Ok(match GpuContext::open(AdapterPolicy::Any) {
+                Ok(ctx) => Compute {
+                    candle: Device::Cpu,
+                    gpu: Some(ctx),
+                    note: None,
+                },
+                Err(e) => Compute {
+                    note: Some(format!("{e}; computing on the CPU")),
+                    ..Compute::cpu()
+                },
+            }),
+            Self::Auto => {
+                if let Ok(candle) = open_cuda(0).or_else(|_| open_metal()) {
+                    return Ok(Compute {
+                        candle,
+                        gpu: None,
+                        note: None,
+                    });
+                }
+                Ok(Compute {
+                    candle: Device::Cpu,
+                    gpu: GpuContext::open(AdapterPolicy::HardwareOnly).ok(),
+                    note: None,
+                })
+            }
+            other => Ok(Compute {
+                candle: other.open()?,
+                gpu: None,
+                note: None,
+            }),
         }
     }
 }
@@ -125,6 +208,10 @@ mod tests {
             "cuda:2".parse::<DeviceChoice>().ok(),
             Some(DeviceChoice::Cuda(2))
         );
+        assert_eq!(
+            "wgpu".parse::<DeviceChoice>().ok(),
+            Some(DeviceChoice::Wgpu)
+        );
         assert!("cuda:x".parse::<DeviceChoice>().is_err());
         assert!("gpu".parse::<DeviceChoice>().is_err());
     }
@@ -132,5 +219,11 @@ mod tests {
     #[test]
     fn auto_always_opens_something() {
         assert!(DeviceChoice::Auto.open().is_ok());
+        let auto = DeviceChoice::Auto.open_compute();
+        assert!(auto.is_ok());
+        // auto never settles on a software adapter
+        if let Some(g) = auto.ok().and_then(|c| c.gpu) {
+            assert!(!g.is_software(), "auto chose {}", g.adapter_name());
+        }
     }
 }

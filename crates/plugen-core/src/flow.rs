@@ -170,7 +170,12 @@ impl Mixer {
     }
 
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
-        let inv_t = match self.inverse_t.get() {
+        Ok(y.matmul(&self.inverse_t()?)?)
+    }
+
+    /// `(W⁻¹)ᵀ`, computed in f64 on first use and cached.
+    fn inverse_t(&self) -> Result<Tensor> {
+        Ok(match self.inverse_t.get() {
             Some(t) => t.clone(),
             None => {
                 let w = self.weight()?;
@@ -185,8 +190,7 @@ impl Mixer {
                 let _ = self.inverse_t.set(t.clone());
                 t
             }
-        };
-        Ok(y.matmul(&inv_t)?)
+        })
     }
 }
 
@@ -225,6 +229,50 @@ fn invert(m: &[f64], n: usize) -> Option<Vec<f64>> {
         }
     }
     Some(inv)
+}
+
+/// A flow's weights as plain row-major numbers, for other compute backends ([`crate::gpu`]).
+pub struct FlowWeights {
+    /// The couplings, in forward order.
+    pub couplings: Vec<CouplingWeights>,
+    /// The linear maps (empty without linear mixing): map `i` runs before coupling `i`.
+    pub mixers: Vec<MixerWeights>,
+    /// Width of the MLPs' hidden layers.
+    pub hidden: usize,
+    /// LeakyReLU slope.
+    pub slope: f32,
+}
+
+/// One coupling: its MLP, and which half it shifts.
+pub struct CouplingWeights {
+    /// `true`: `b += m(a)`; `false`: `a += m(b)`.
+    pub shifts_second: bool,
+    /// The MLP's layers, input first.
+    pub layers: Vec<DenseWeights>,
+}
+
+/// A dense layer `y = x·Wᵀ + b`.
+pub struct DenseWeights {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// `Wᵀ`, (inputs, outputs) row-major.
+    pub weight_t: Vec<f32>,
+    /// Bias, `outputs` numbers.
+    pub bias: Vec<f32>,
+}
+
+/// A linear map for row vectors: `y = x·Wᵀ` forward, `x = y·(W⁻¹)ᵀ` inverse.
+pub struct MixerWeights {
+    /// `Wᵀ`, (dim, dim) row-major.
+    pub forward_t: Vec<f32>,
+    /// `(W⁻¹)ᵀ`, (dim, dim) row-major, inverted in f64.
+    pub inverse_t: Vec<f32>,
+}
+
+fn plain(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
 }
 
 /// The invertible plugin flow.
@@ -283,6 +331,54 @@ impl Flow {
             x.narrow(1, 0, na)?.contiguous()?,
             x.narrow(1, na, dim - na)?.contiguous()?,
         ))
+    }
+
+    /// The weights as plain numbers (with the linear maps' inverses).
+    pub fn weights(&self) -> Result<FlowWeights> {
+        let couplings = self
+            .couplings
+            .iter()
+            .map(|c| {
+                let layers = c
+                    .shift
+                    .layers
+                    .iter()
+                    .map(|l| {
+                        let (outputs, inputs) = l.weight().dims2()?;
+                        let bias = match l.bias() {
+                            Some(b) => plain(b)?,
+                            None => vec![0.0; outputs],
+                        };
+                        Ok(DenseWeights {
+                            inputs,
+                            outputs,
+                            weight_t: plain(&l.weight().t()?.contiguous()?)?,
+                            bias,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(CouplingWeights {
+                    shifts_second: c.shifts_second,
+                    layers,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mixers = self
+            .mixers
+            .iter()
+            .map(|m| {
+                Ok(MixerWeights {
+                    forward_t: plain(&m.weight()?.t()?.contiguous()?)?,
+                    inverse_t: plain(&m.inverse_t()?)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FlowWeights {
+            couplings,
+            mixers,
+            hidden: self.config.hidden,
+            slope: self.config.leaky_slope as f32,
+        })
     }
 
     /// Latent (N, dim) → flow space (N, dim), with the log-determinant per row (N).

@@ -82,6 +82,18 @@ struct Block {
     out_channels: usize,
 }
 
+/// One layer's folded weights as plain numbers, for other compute backends ([`crate::gpu`]).
+pub struct PackedLayer {
+    /// Input channels (the latent length for the first layer).
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// (C_in, 4, 4, C_out) row-major, BatchNorm's scale folded in.
+    pub weight: Vec<f32>,
+    /// Per-channel shift added before the activation, C_out numbers.
+    pub shift: Vec<f32>,
+}
+
 /// The frozen generator: latents in, images out.
 pub struct Generator {
     config: GeneratorConfig,
@@ -133,6 +145,24 @@ impl Generator {
     /// The generator's shape.
     pub fn config(&self) -> &GeneratorConfig {
         &self.config
+    }
+
+    /// Every layer's folded, packed weights, first layer first. Layer 0 maps
+    /// the latent to a 4×4 map (ReLU), the others are stride-2 transposed
+    /// convolutions (ReLU; tanh for the last).
+    pub fn packed_layers(&self) -> Result<Vec<PackedLayer>> {
+        self.blocks
+            .iter()
+            .map(|b| {
+                let (cin, _) = b.packed.dims2()?;
+                Ok(PackedLayer {
+                    in_channels: cin,
+                    out_channels: b.out_channels,
+                    weight: b.packed.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+                    shift: b.shift.to_dtype(DType::F32)?.to_vec1()?,
+                })
+            })
+            .collect()
     }
 
     /// The device the weights live on.

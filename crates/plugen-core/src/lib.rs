@@ -18,6 +18,7 @@ pub mod flow;
 pub mod formats;
 pub mod fsutil;
 pub mod generator;
+pub mod gpu;
 pub mod imaging;
 pub mod import;
 pub mod labelling;

@@ -2,15 +2,17 @@
 //! Both front ends (CLI and GUI) work through this.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use image::RgbImage;
 
 use crate::bundle::{self, Bundle};
-use crate::device::DeviceChoice;
+use crate::device::{Compute, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::formats::latents::Latents;
 use crate::generator::{Generator, images_to_bytes};
+use crate::gpu::{FaceFrame, FaceInput, GpuContext, GpuFace, GpuGenerator};
 use crate::plugin::Plugin;
 
 /// Which plugin to load with a model.
@@ -24,28 +26,56 @@ pub enum PluginChoice<'a> {
     Path(&'a Path),
 }
 
+/// The generator on a wgpu device, and the editor's face texture once asked for.
+struct GpuParts {
+    ctx: Arc<GpuContext>,
+    generator: GpuGenerator,
+    face: Option<GpuFace>,
+}
+
 /// Generator + plugin on one device.
 pub struct Model {
     bundle: Bundle,
     generator: Generator,
     plugin: Option<Plugin>,
     device: Device,
+    gpu: Option<GpuParts>,
+    device_name: String,
+    device_note: Option<String>,
 }
 
 impl Model {
     /// Loads the model in `dir` (default: [`bundle::default_model_dir`]) on `device`.
     pub fn load(dir: Option<&Path>, plugin: PluginChoice, device: DeviceChoice) -> Result<Self> {
+        Self::load_on(dir, plugin, device.open_compute()?)
+    }
+
+    /// Loads the model on devices already open (the editor passes its window's wgpu device).
+    pub fn load_on(dir: Option<&Path>, plugin: PluginChoice, compute: Compute) -> Result<Self> {
         let dir = dir
             .map(Path::to_path_buf)
             .unwrap_or_else(bundle::default_model_dir);
-        let device = device.open()?;
+        let device_name = compute.describe();
+        let device_note = compute.note;
+        let device = compute.candle;
         let bundle = Bundle::open(&dir)?;
         let generator = bundle.load_generator(&device)?;
+        let gpu = match compute.gpu {
+            Some(ctx) => Some(GpuParts {
+                generator: GpuGenerator::new(&ctx, &generator)?,
+                ctx,
+                face: None,
+            }),
+            None => None,
+        };
         let mut model = Self {
             bundle,
             generator,
             plugin: None,
             device,
+            gpu,
+            device_name,
+            device_note,
         };
         match plugin {
             PluginChoice::None => {}
@@ -61,13 +91,71 @@ impl Model {
 
     /// Loads a plugin for this generator, replacing the current one only on success.
     pub fn set_plugin(&mut self, path: &Path) -> Result<()> {
-        self.plugin = Some(Plugin::load(path, self.generator_sha256(), &self.device)?);
+        let plugin = Plugin::load(path, self.generator_sha256(), &self.device)?;
+        self.set_plugin_in_memory(plugin)
+    }
+
+    /// Uses an in-memory plugin (e.g. one just trained), on the GPU when one computes.
+    pub fn set_plugin_in_memory(&mut self, mut plugin: Plugin) -> Result<()> {
+        if let Some(g) = &self.gpu {
+            plugin.use_gpu(&g.ctx)?;
+        }
+        self.plugin = Some(plugin);
         Ok(())
     }
 
-    /// Uses an in-memory plugin (e.g. one just trained).
-    pub fn set_plugin_in_memory(&mut self, plugin: Plugin) {
-        self.plugin = Some(plugin);
+    /// What computes the faces: "wgpu: ADAPTER (Backend)", "CUDA" or "CPU".
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// Why a requested GPU is not used, if it is not (one line).
+    pub fn device_note(&self) -> Option<&str> {
+        self.device_note.as_deref()
+    }
+
+    /// The wgpu context, when generation runs through wgpu.
+    pub fn gpu(&self) -> Option<&Arc<GpuContext>> {
+        self.gpu.as_ref().map(|g| &g.ctx)
+    }
+
+    /// The generator on the GPU, when generation runs through wgpu.
+    pub fn gpu_generator(&self) -> Option<&GpuGenerator> {
+        self.gpu.as_ref().map(|g| &g.generator)
+    }
+
+    /// The face texture (made on first call; needs a wgpu context).
+    pub fn face_texture(&mut self) -> Result<&GpuFace> {
+        let g = self
+            .gpu
+            .as_mut()
+            .ok_or_else(|| Error::invalid("the face texture needs a wgpu device"))?;
+        if g.face.is_none() {
+            g.face = Some(GpuFace::new(&g.ctx, &g.generator)?);
+        }
+        g.face
+            .as_ref()
+            .ok_or_else(|| Error::invalid("the face texture could not be made"))
+    }
+
+    /// Whether the face texture exists (faces then go there, see [`Model::render_face`]).
+    pub fn has_face_texture(&self) -> bool {
+        self.gpu.as_ref().is_some_and(|g| g.face.is_some())
+    }
+
+    /// Computes one face into the face texture (see [`Model::face_texture`]):
+    /// no pixels come back, only the latent and its flow code.
+    pub fn render_face(&mut self, input: FaceInput) -> Result<FaceFrame> {
+        self.face_texture()?;
+        let flow = self.plugin.as_ref().and_then(Plugin::gpu_flow);
+        match &self.gpu {
+            Some(GpuParts {
+                generator,
+                face: Some(face),
+                ..
+            }) => face.render(generator, flow, input),
+            _ => Err(Error::invalid("the face texture needs a wgpu device")),
+        }
     }
 
     /// The model folder.
@@ -119,9 +207,24 @@ impl Model {
                 self.latent_dim()
             )));
         }
+        let size = self.generator.config().image_size() as u32;
+        if let Some(g) = &self.gpu {
+            return g
+                .generator
+                .render_rgba(&latents.data)?
+                .into_iter()
+                .map(|rgba| {
+                    let rgb = rgba
+                        .chunks_exact(4)
+                        .flat_map(|p| [p[0], p[1], p[2]])
+                        .collect();
+                    RgbImage::from_raw(size, size, rgb)
+                        .ok_or_else(|| Error::invalid("image buffer size mismatch"))
+                })
+                .collect();
+        }
         let z = Tensor::from_slice(&latents.data, (latents.count(), latents.dim), &self.device)?;
         let images = self.generator.decode(&z)?;
-        let size = self.generator.config().image_size() as u32;
         let channels = self.generator.config().image_channels();
         images_to_bytes(&images)?
             .into_iter()

@@ -15,6 +15,7 @@ use crate::formats::labels::{self, LabelTable};
 use crate::formats::latents::{self, Latents};
 use crate::formats::weights;
 use crate::fsutil;
+use crate::gpu::{Direction, GpuContext, GpuFlow};
 use crate::rng::SeededRng;
 
 /// Value of `plugin.json`'s `format` field.
@@ -151,6 +152,8 @@ pub struct Plugin {
     path: PathBuf,
     weights_sha256: String,
     device: Device,
+    /// The flow on a wgpu device, when one computes; encode and decode use it.
+    gpu: Option<GpuFlow>,
 }
 
 /// Resolves a `--plugin` argument: a `plugin.json` or a folder holding one.
@@ -193,6 +196,7 @@ impl Plugin {
             path,
             weights_sha256: file.sha256,
             device: device.clone(),
+            gpu: None,
         })
     }
 
@@ -209,7 +213,19 @@ impl Plugin {
             path: PathBuf::new(),
             weights_sha256,
             device: device.clone(),
+            gpu: None,
         }
+    }
+
+    /// Runs the flow on `ctx` from now on (weights uploaded once).
+    pub fn use_gpu(&mut self, ctx: &std::sync::Arc<GpuContext>) -> Result<()> {
+        self.gpu = Some(GpuFlow::new(ctx, &self.flow)?);
+        Ok(())
+    }
+
+    /// The flow on the GPU, if [`Plugin::use_gpu`] was called.
+    pub fn gpu_flow(&self) -> Option<&GpuFlow> {
+        self.gpu.as_ref()
     }
 
     /// The plugin's description.
@@ -308,12 +324,20 @@ impl Plugin {
 
     /// Latents → flow codes (forward flow).
     pub fn encode(&self, latents: &Latents) -> Result<Latents> {
+        if let Some(g) = &self.gpu {
+            check_width(g, latents.dim)?;
+            return Latents::new(latents.dim, g.run(&latents.data, Direction::Forward)?);
+        }
         let (y, _) = self.flow.forward(&self.tensor(latents)?)?;
         self.rows(&y)
     }
 
     /// Flow codes → latents (inverse flow).
     pub fn decode(&self, codes: &Latents) -> Result<Latents> {
+        if let Some(g) = &self.gpu {
+            check_width(g, codes.dim)?;
+            return Latents::new(codes.dim, g.run(&codes.data, Direction::Inverse)?);
+        }
         let z = self.flow.inverse(&self.tensor(codes)?)?;
         self.rows(&z)
     }
@@ -419,6 +443,17 @@ pub fn read_pair(
         ));
     }
     Ok((l, t))
+}
+
+/// The GPU flow's width check, worded as the CPU flow's.
+fn check_width(flow: &GpuFlow, dim: usize) -> Result<()> {
+    if dim != flow.dim() {
+        return Err(Error::invalid(format!(
+            "flow expects vectors of {} numbers, got {dim}",
+            flow.dim()
+        )));
+    }
+    Ok(())
 }
 
 fn short(sha: &str) -> &str {
