@@ -3,15 +3,16 @@
 //!
 //! Without an adapter these tests say so and pass, unless `PLUGEN_REQUIRE_GPU`
 //! is set (as `.ci/run` does): then a missing adapter is a failure.
+mod common;
 
-use std::path::Path;
+use common::fixture;
+
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use plugen_core::bundle::{Bundle, default_model_dir};
 use plugen_core::device::Compute;
 use plugen_core::formats::latents::Latents;
-use plugen_core::formats::npy;
 use plugen_core::gpu::{AdapterPolicy, FaceInput, GpuContext, GpuGenerator};
 use plugen_core::model::{Model, PluginChoice};
 use plugen_core::rng::SeededRng;
@@ -30,14 +31,6 @@ fn gpu() -> Option<Arc<GpuContext>> {
             None
         }
     }
-}
-
-fn fixture(name: &str) -> npy::NpyArray {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    npy::parse(&path, &bytes).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -1,19 +1,12 @@
 //! The generator matches an independent numpy reference (tools/reference_generator.py,
 //! which reads the original PyTorch checkpoint) on 8 fixed latents.
 
-use std::path::Path;
+mod common;
+
+use common::fixture;
 
 use candle_core::{Device, Tensor};
 use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::formats::npy;
-
-fn fixture(name: &str) -> npy::NpyArray {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    npy::parse(&path, &bytes).unwrap_or_else(|e| panic!("{e}"))
-}
 
 #[test]
 fn generator_matches_numpy_reference() -> plugen_core::Result<()> {

@@ -288,32 +288,22 @@ impl GpuGenerator {
             self.config.image_channels() as u32,
             self.stored_channels() as u32,
         ]);
-        let to_pixels = match activations.last() {
-            Some(image) => Step {
-                kernel: Kernel::PixelsToBuffer,
-                bind_group: ctx.bind(
-                    Kernel::PixelsToBuffer,
-                    &[
-                        (0, params.as_entire_binding()),
-                        (1, image.as_entire_binding()),
-                        (2, pixels.as_entire_binding()),
-                    ],
-                ),
-                workgroups: [(s * s).div_ceil(64) as u32, rows as u32, 1],
-            },
-            // Unreachable for a validated config (≥ 2 layers); an empty dispatch keeps it total.
-            None => Step {
-                kernel: Kernel::PixelsToBuffer,
-                bind_group: ctx.bind(
-                    Kernel::PixelsToBuffer,
-                    &[
-                        (0, params.as_entire_binding()),
-                        (1, input.as_entire_binding()),
-                        (2, pixels.as_entire_binding()),
-                    ],
-                ),
-                workgroups: [0, 0, 0],
-            },
+        // A validated config has ≥ 2 layers; without any, an empty dispatch keeps this total.
+        let (image, groups) = match activations.last() {
+            Some(image) => (image, [(s * s).div_ceil(64) as u32, rows as u32, 1]),
+            None => (&input, [0, 0, 0]),
+        };
+        let to_pixels = Step {
+            kernel: Kernel::PixelsToBuffer,
+            bind_group: ctx.bind(
+                Kernel::PixelsToBuffer,
+                &[
+                    (0, params.as_entire_binding()),
+                    (1, image.as_entire_binding()),
+                    (2, pixels.as_entire_binding()),
+                ],
+            ),
+            workgroups: groups,
         };
         Plan {
             input,

@@ -138,6 +138,8 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     kernels: Kernels,
+    /// The read-back buffer, reused across calls (dropped if a read fails).
+    staging: std::sync::Mutex<Option<wgpu::Buffer>>,
 }
 
 impl GpuContext {
@@ -265,6 +267,7 @@ impl GpuContext {
             queue,
             info,
             kernels,
+            staging: std::sync::Mutex::new(None),
         }))
     }
 
@@ -383,14 +386,23 @@ impl GpuContext {
     }
 
     /// Copies the first `floats` numbers of `src` back to the CPU, after all
-    /// work submitted so far (waits for the GPU).
+    /// work submitted so far (waits for the GPU). Concurrent callers each get
+    /// a buffer; one is kept for the next call.
     fn read_back(&self, src: &wgpu::Buffer, floats: usize) -> Result<Vec<u32>> {
-        let bytes = (floats * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("plugen readback"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        let bytes = (floats * 4).max(4) as u64;
+        let reused = self
+            .staging
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .filter(|b| b.size() >= bytes);
+        let staging = reused.unwrap_or_else(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("plugen readback"),
+                size: bytes.next_power_of_two(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         let mut encoder = self
             .device
@@ -398,7 +410,7 @@ impl GpuContext {
         encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
         let (tx, rx) = mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             let _ = tx.send(r);
         });
         self.device
@@ -415,11 +427,14 @@ impl GpuContext {
         }
         let data = {
             let view = staging
-                .get_mapped_range(..)
+                .get_mapped_range(..bytes)
                 .map_err(|e| Error::invalid(format!("{}: {e}", self.info.name)))?;
             bytemuck::cast_slice::<u8, u32>(&view)[..floats].to_vec()
         };
         staging.unmap();
+        if let Ok(mut s) = self.staging.lock() {
+            *s = Some(staging);
+        }
         Ok(data)
     }
 }
