@@ -12,6 +12,7 @@ use plugen_core::attributes::parse_assignment;
 use plugen_core::dataset::{self, SampleRequest};
 use plugen_core::device::DeviceChoice;
 use plugen_core::error::{Error, Result};
+use plugen_core::fill;
 use plugen_core::formats::latents::{self, Latents};
 use plugen_core::formats::sidecar::{self, Sidecar};
 use plugen_core::fsutil::{self, Overwrite};
@@ -101,7 +102,7 @@ enum Command {
         /// Fix an attribute for every image, NAME=VALUE (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         sets: Vec<String>,
-        /// Split the images evenly across this attribute's values.
+        /// Split the images evenly across these attributes' joint values (NAME,NAME,…).
         #[arg(long, value_name = "NAME")]
         balance: Option<String>,
         /// Bins for --balance on a continuous attribute.
@@ -122,6 +123,45 @@ enum Command {
         /// Sample the generator alone (latents from N(0, T²)), without any plugin.
         #[arg(long, conflicts_with = "plugin")]
         no_plugin: bool,
+    },
+    /// Fill the rare joint cells of your dataset: count them in its attribute
+    /// table, generate the faces that bring each cell up to the target.
+    Fill {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to use (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Your dataset's attribute table: CSV, a header of column names, 0/1
+        /// for binary attributes, label units for continuous ones, empty =
+        /// unknown; other columns (file_name, …) are ignored.
+        #[arg(long, value_name = "DATASET.csv")]
+        have: PathBuf,
+        /// The attributes whose joint cells to fill: ATTR[:BINS],… (BINS for
+        /// continuous attributes, default 3, equal width over the label range).
+        #[arg(long, value_name = "ATTR[:BINS],...")]
+        by: String,
+        /// Bring every cell up to at least N (default: the largest cell's count).
+        #[arg(long, value_name = "N", conflicts_with = "total")]
+        per_cell: Option<usize>,
+        /// Generate N faces in all, spent so the final cells are as even as possible.
+        #[arg(long, value_name = "N")]
+        total: Option<usize>,
+        /// Run seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Redraw a face whose readout falls outside its cell (up to 8 draws).
+        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        verify: String,
+        /// Scale of the free coordinates (style σ).
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        /// Upscale PNGs by this integer factor.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        /// Output folder (new or empty).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Edit an existing latent's attributes and write the image + sidecar.
     Edit {
@@ -328,6 +368,42 @@ fn parse_sets(sets: &[String]) -> Result<Vec<(String, f32)>> {
     sets.iter().map(|s| parse_assignment(s)).collect()
 }
 
+/// The before/after table of a fill.
+fn fill_table(reports: &[fill::CellReport], unknown: usize) -> String {
+    let width = reports
+        .iter()
+        .map(|r| r.cell.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut s = format!(
+        "{:<width$} {:>8} {:>8} {:>8} {:>8} {:>10}\n",
+        "cell", "before", "planned", "written", "after", "acceptance"
+    );
+    for r in reports {
+        s += &format!(
+            "{:<width$} {:>8} {:>8} {:>8} {:>8} {:>9.0}%{}\n",
+            r.cell,
+            r.before,
+            r.planned,
+            r.written,
+            r.before + r.written,
+            r.acceptance * 100.0,
+            if r.unreachable {
+                "  unreachable: given up"
+            } else if r.written < r.planned {
+                "  short: few draws landed in this cell"
+            } else {
+                ""
+            }
+        );
+    }
+    if unknown > 0 {
+        s += &format!("{unknown} rows with a --by attribute missing were counted apart\n");
+    }
+    s
+}
+
 fn bar(len: u64, template: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template(template) {
@@ -401,6 +477,44 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.display(),
                 summary.skipped
             );
+            Ok(())
+        }
+        Command::Fill {
+            model,
+            plugin,
+            have,
+            by,
+            per_cell,
+            total,
+            seed,
+            verify,
+            temperature,
+            scale,
+            out,
+        } => {
+            let model = model.load(&plugin)?;
+            let spec = fill::CellSpec::parse(model.require_plugin()?, &by)?;
+            let census = fill::census(&spec, &have)?;
+            let target = match (per_cell, total) {
+                (Some(n), _) => fill::Target::PerCell(n),
+                (_, Some(n)) => fill::Target::Total(n),
+                _ => fill::Target::Largest,
+            };
+            let planned = fill::plan(&census.counts, target);
+            let req = fill::FillRequest {
+                seed,
+                temperature,
+                scale,
+                verify: verify == "on",
+                max_tries: 8,
+            };
+            let todo: usize = planned.iter().sum();
+            let pb = bar(todo as u64, "{bar:40} {pos}/{len} faces {elapsed}");
+            let reports = fill::fill(&model, &spec, &census, &planned, &req, &out, &mut |d, _| {
+                pb.set_position(d as u64)
+            })?;
+            pb.finish_and_clear();
+            print!("{}", fill_table(&reports, census.unknown));
             Ok(())
         }
         Command::Edit {

@@ -938,3 +938,158 @@ fn wgpu_without_an_adapter_falls_back_to_the_cpu_with_one_line() {
     );
     assert_eq!(pngs(&out).len(), 2);
 }
+
+/// `plugen fill` brings the rare joint cells of a dataset up to the largest
+/// one, with loader-ready metadata; bad tables and specs write nothing.
+#[test]
+fn fill_generates_exactly_the_missing_faces_of_each_cell() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let have = tmp.path().join("have.csv");
+    // smile × male: (0,0) 6, (0,1) 4, (1,0) 1, (1,1) 3, and one unknown row.
+    let mut csv = String::from("file_name,smile,male\n");
+    for (s, m, n) in [(0, 0, 6), (0, 1, 4), (1, 0, 1), (1, 1, 3)] {
+        for i in 0..n {
+            csv += &format!("f{s}{m}{i}.jpg,{s},{m}\n");
+        }
+    }
+    csv += "x.jpg,,1\n";
+    std::fs::write(&have, csv).expect("write");
+    let out = tmp.path().join("filled");
+    let table = ok(&[
+        "fill",
+        "--have",
+        s(&have),
+        "--by",
+        "smile,male",
+        "--out",
+        s(&out),
+        "--seed",
+        "2",
+    ]);
+    assert!(
+        table.contains("1 rows with a --by attribute missing"),
+        "{table}"
+    );
+    // 0 + 2 + 5 + 3 faces, each cell's requests what it lacks.
+    let meta = std::fs::read_to_string(out.join("metadata.jsonl")).expect("metadata");
+    let rows: Vec<serde_json::Value> = meta
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(pngs(&out).len(), 10);
+    let count = |smile: f64, male: f64| {
+        rows.iter()
+            .filter(|r| r["smile"].as_f64() == Some(smile) && r["male"].as_f64() == Some(male))
+            .count()
+    };
+    assert_eq!(
+        [
+            count(-1., -1.),
+            count(-1., 1.),
+            count(1., -1.),
+            count(1., 1.)
+        ],
+        [0, 2, 5, 3]
+    );
+    for r in &rows {
+        let file = r["file_name"].as_str().expect("file_name");
+        assert!(out.join(file).is_file(), "{file}");
+        assert!(r["yaw"].is_null(), "an attribute not asked for is null");
+        let agree = r["readout_smile"].as_f64().expect("readout") * r["smile"].as_f64().expect("x");
+        assert!(agree > 0.0, "readout in the requested cell: {r}");
+    }
+    // --total spends a budget evenly; the same seed gives the same bytes.
+    let again = tmp.path().join("total");
+    let table = ok(&[
+        "fill",
+        "--have",
+        s(&have),
+        "--by",
+        "smile,male",
+        "--out",
+        s(&again),
+        "--seed",
+        "2",
+        "--total",
+        "7",
+        "--verify",
+        "off",
+    ]);
+    assert_eq!(pngs(&again).len(), 7, "{table}");
+    // Bad inputs: one line naming the problem, nothing written.
+    let bad = tmp.path().join("bad");
+    let bad_table = tmp.path().join("bad.csv");
+    std::fs::write(&bad_table, "smile,male\n1,maybe\n").expect("write");
+    for (args, says) in [
+        (
+            vec!["--have", s(&have), "--by", "nosuch"],
+            "unknown attribute",
+        ),
+        (vec!["--have", s(&have), "--by", "smile:4"], "binary"),
+        (
+            vec!["--have", s(&bad_table), "--by", "smile,male"],
+            "\"maybe\" is not 0 or 1",
+        ),
+        (
+            vec!["--have", "missing.csv", "--by", "smile"],
+            "missing.csv",
+        ),
+    ] {
+        let mut a = vec!["fill", "--out", s(&bad)];
+        a.extend(args);
+        let e = fails(&a);
+        assert!(e.contains(says), "{e}");
+        assert!(!bad.exists(), "nothing written for {a:?}");
+    }
+    // An existing run is not overwritten.
+    let e = fails(&[
+        "fill",
+        "--have",
+        s(&have),
+        "--by",
+        "smile",
+        "--out",
+        s(&out),
+    ]);
+    assert!(e.contains("already holds a run"), "{e}");
+}
+
+/// `sample --balance A,B` cycles through the joint cells and writes metadata.jsonl.
+#[test]
+fn sample_balances_joint_cells() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("bal");
+    ok(&[
+        "sample",
+        "-n",
+        "8",
+        "--balance",
+        "smile,male",
+        "--out",
+        s(&out),
+    ]);
+    let meta = std::fs::read_to_string(out.join("metadata.jsonl")).expect("metadata");
+    let cells: Vec<(f64, f64)> = meta
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            (
+                v["smile"].as_f64().expect("smile"),
+                v["male"].as_f64().expect("male"),
+            )
+        })
+        .collect();
+    let one_round = [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)];
+    assert_eq!(cells, [one_round, one_round].concat());
+    let e = fails(&[
+        "sample",
+        "-n",
+        "4",
+        "--balance",
+        "smile,smile",
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(e.contains("twice"), "{e}");
+}

@@ -25,6 +25,8 @@ use crate::rng::SeededRng;
 
 /// Name of the manifest inside the output folder.
 pub const MANIFEST_FILE: &str = "manifest.jsonl";
+/// Name of the loader-ready table inside the output folder (one JSON object per image).
+pub const METADATA_FILE: &str = "metadata.jsonl";
 /// Name of the run description inside the output folder.
 pub const RUN_FILE: &str = "run.json";
 /// Largest number of images in one run.
@@ -39,7 +41,8 @@ pub struct SampleRequest {
     pub seed: u64,
     /// Attributes fixed for every image (user units).
     pub sets: Vec<(String, f32)>,
-    /// Attribute whose values are split evenly across the images.
+    /// Attributes (comma-separated) whose joint values are split evenly
+    /// across the images: image `i` takes cell `i mod cells`.
     pub balance: Option<String>,
     /// Bins for balancing a continuous attribute.
     pub bins: usize,
@@ -80,35 +83,52 @@ fn requests(model: &Model, req: &SampleRequest) -> Result<Vec<Vec<Option<f32>>>>
         return Ok(Vec::new());
     };
     let base = plugin.resolve(&req.sets)?;
-    let Some(name) = &req.balance else {
+    let Some(balance) = &req.balance else {
         return Ok(vec![base]);
     };
-    let k = plugin.index_of(name)?;
-    if base[k].is_some() {
-        return Err(Error::invalid(format!(
-            "--balance {name} conflicts with --set {name}=…"
-        )));
-    }
-    let a = &plugin.attributes()[k];
-    let values: Vec<f32> = match a.kind {
-        AttributeKind::Binary => vec![-1.0, 1.0],
-        AttributeKind::Continuous => {
-            if req.bins < 2 || req.bins > 1000 {
-                return Err(Error::invalid("--bins must be 2..=1000"));
-            }
-            (0..req.bins)
-                .map(|b| -1.0 + (2 * b + 1) as f32 / req.bins as f32)
-                .collect()
+    // Several attributes: their joint cells, first attribute varying slowest.
+    let mut per_image = vec![base];
+    let mut seen = Vec::new();
+    for name in balance.split(',').map(str::trim) {
+        let k = plugin.index_of(name)?;
+        if seen.contains(&k) {
+            return Err(Error::invalid(format!("--balance: {name} appears twice")));
         }
-    };
-    Ok(values
-        .into_iter()
-        .map(|v| {
-            let mut r = base.clone();
-            r[k] = Some(v);
-            r
-        })
-        .collect())
+        if per_image[0][k].is_some() {
+            return Err(Error::invalid(format!(
+                "--balance {name} conflicts with --set {name}=…"
+            )));
+        }
+        seen.push(k);
+        let values: Vec<f32> = match plugin.attributes()[k].kind {
+            AttributeKind::Binary => vec![-1.0, 1.0],
+            AttributeKind::Continuous => {
+                if req.bins < 2 || req.bins > 1000 {
+                    return Err(Error::invalid("--bins must be 2..=1000"));
+                }
+                (0..req.bins)
+                    .map(|b| -1.0 + (2 * b + 1) as f32 / req.bins as f32)
+                    .collect()
+            }
+        };
+        per_image = per_image
+            .iter()
+            .flat_map(|r| {
+                values.iter().map(move |&v| {
+                    let mut r = r.clone();
+                    r[k] = Some(v);
+                    r
+                })
+            })
+            .collect();
+        if per_image.len() > crate::fill::MAX_CELLS {
+            return Err(Error::invalid(format!(
+                "--balance makes more than {} cells",
+                crate::fill::MAX_CELLS
+            )));
+        }
+    }
+    Ok(per_image)
 }
 
 /// The flow code of image `index` of a run (its latent when there is no plugin).
@@ -278,8 +298,51 @@ pub fn sample(
         written += chunk.len();
         progress(done.len() + written, req.count);
     }
+    write_metadata(out, &names)?;
     Ok(SampleSummary {
         written,
         skipped: done.len(),
     })
+}
+
+/// Writes `metadata.jsonl` from the folder's `manifest.jsonl`: one line per
+/// image, sorted by file name, with `file_name` (relative to the folder), one
+/// column per attribute holding the requested value in user units (`null`
+/// where none was requested) and `readout_NAME` holding the plugin's readout,
+/// so `datasets.load_dataset("imagefolder", data_dir=DIR)` and
+/// `pandas.read_json(PATH, lines=True)` load it as it is. Replaced atomically.
+pub fn write_metadata(out: &Path, names: &[String]) -> Result<()> {
+    let path = out.join(MANIFEST_FILE);
+    let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let mut rows = Vec::new();
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let s = sidecar::parse(&path, line)?;
+        let Some(image) = s.image else {
+            return Err(Error::format(&path, "manifest line without an image"));
+        };
+        let mut row = serde_json::Map::new();
+        row.insert("file_name".into(), image.clone().into());
+        for n in names {
+            let v = s
+                .requested
+                .get(n)
+                .map_or(serde_json::Value::Null, |&v| v.into());
+            row.insert(n.clone(), v);
+        }
+        for n in names {
+            let v = s
+                .readout
+                .get(n)
+                .map_or(serde_json::Value::Null, |&v| v.into());
+            row.insert(format!("readout_{n}"), v);
+        }
+        rows.push((image, serde_json::Value::Object(row)));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut lines = String::new();
+    for (_, row) in rows {
+        lines.push_str(&row.to_string());
+        lines.push('\n');
+    }
+    fsutil::write_atomic(&out.join(METADATA_FILE), lines.as_bytes(), Overwrite::Allow)
 }

@@ -14,6 +14,7 @@ pub mod bundle;
 pub mod dataset;
 pub mod device;
 pub mod error;
+pub mod fill;
 pub mod flow;
 pub mod formats;
 pub mod fsutil;
