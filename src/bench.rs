@@ -303,7 +303,14 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
             plugin_sha256: None,
         };
         let t = Instant::now();
-        dataset::sample(model, &req, dir.path(), false, &mut |_, _| {})?;
+        dataset::sample(
+            model,
+            &req,
+            dir.path(),
+            false,
+            dataset::Shard::WHOLE,
+            &mut |_, _| {},
+        )?;
         rates.push(sample_count as f64 / t.elapsed().as_secs_f64());
     }
     if with_train {

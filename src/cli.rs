@@ -123,6 +123,18 @@ enum Command {
         /// Sample the generator alone (latents from N(0, T²)), without any plugin.
         #[arg(long, conflicts_with = "plugin")]
         no_plugin: bool,
+        /// Compute only shard I of N of this run (I from 0): image i belongs to
+        /// shard i mod N; join the shards' folders with `plugen merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+    },
+    /// Join the folders of a sharded sample or fill run into one new folder.
+    Merge {
+        /// The new folder.
+        out: PathBuf,
+        /// The shards' folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
     },
     /// Fill the rare joint cells of your dataset: count them in its attribute
     /// table, generate the faces that bring each cell up to the target.
@@ -162,6 +174,9 @@ enum Command {
         /// Output folder (new or empty).
         #[arg(long)]
         out: PathBuf,
+        /// Compute only shard I of N (I from 0); join with `plugen merge`.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
     },
     /// Edit an existing latent's attributes and write the image + sidecar.
     Edit {
@@ -368,6 +383,10 @@ fn parse_sets(sets: &[String]) -> Result<Vec<(String, f32)>> {
     sets.iter().map(|s| parse_assignment(s)).collect()
 }
 
+fn parse_shard(s: Option<&str>) -> Result<dataset::Shard> {
+    s.map_or(Ok(dataset::Shard::WHOLE), str::parse)
+}
+
 /// The before/after table of a fill.
 fn fill_table(reports: &[fill::CellReport], unknown: usize) -> String {
     let width = reports
@@ -445,7 +464,9 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             resume,
             no_plugin,
+            shard,
         } => {
+            let shard = parse_shard(shard.as_deref())?;
             let model = if no_plugin {
                 load_model(
                     model.model.as_deref(),
@@ -467,7 +488,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 plugin_sha256: None,
             };
             let pb = bar(count as u64, "{bar:40} {pos}/{len} images {elapsed}");
-            let summary = dataset::sample(&model, &req, &out, resume, &mut |done, _| {
+            let summary = dataset::sample(&model, &req, &out, resume, shard, &mut |done, _| {
                 pb.set_position(done as u64)
             })?;
             pb.finish_and_clear();
@@ -491,7 +512,9 @@ pub fn run(cli: Cli) -> Result<()> {
             temperature,
             scale,
             out,
+            shard,
         } => {
+            let shard = parse_shard(shard.as_deref())?;
             let model = model.load(&plugin)?;
             let spec = fill::CellSpec::parse(model.require_plugin()?, &by)?;
             let census = fill::census(&spec, &have)?;
@@ -510,11 +533,27 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let todo: usize = planned.iter().sum();
             let pb = bar(todo as u64, "{bar:40} {pos}/{len} faces {elapsed}");
-            let reports = fill::fill(&model, &spec, &census, &planned, &req, &out, &mut |d, _| {
+            let unknown = census.unknown;
+            let fill_plan = fill::FillPlan {
+                spec,
+                census,
+                planned,
+            };
+            let reports = fill::fill(&model, &fill_plan, &req, &out, shard, &mut |d, _| {
                 pb.set_position(d as u64)
             })?;
             pb.finish_and_clear();
-            print!("{}", fill_table(&reports, census.unknown));
+            print!("{}", fill_table(&reports, unknown));
+            Ok(())
+        }
+        Command::Merge { out, shards } => {
+            let m = plugen_core::merge::merge(&out, &shards)?;
+            println!(
+                "merged {} images from {} shards into {}",
+                m.images,
+                m.shards,
+                out.display()
+            );
             Ok(())
         }
         Command::Edit {

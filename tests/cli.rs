@@ -1093,3 +1093,128 @@ fn sample_balances_joint_cells() {
     ]);
     assert!(e.contains("twice"), "{e}");
 }
+
+/// Every file of a folder, by name.
+fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect()
+}
+
+/// Three shards of a run, merged, are the run computed in one piece, byte for
+/// byte (sample and fill); merging refuses incomplete or foreign shards.
+#[test]
+fn shards_merge_into_the_same_bytes_as_one_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let have = tmp.path().join("have.csv");
+    std::fs::write(&have, "smile,male\n0,0\n0,0\n0,0\n0,0\n0,0\n1,1\n0,1\n").expect("write");
+    let commands: [(&str, Vec<&str>); 2] = [
+        (
+            "sample",
+            vec!["-n", "70", "--seed", "4", "--balance", "smile,male"],
+        ),
+        (
+            "fill",
+            vec![
+                "--have",
+                s(&have),
+                "--by",
+                "smile,male",
+                "--per-cell",
+                "20",
+                "--seed",
+                "4",
+            ],
+        ),
+    ];
+    for (command, args) in commands {
+        let run = |out: &Path, shard: Option<&str>| {
+            let mut a = vec![command];
+            a.extend(args.iter().copied());
+            a.extend(["--out", s(out)]);
+            if let Some(sh) = shard {
+                a.extend(["--shard", sh]);
+            }
+            ok(&a);
+        };
+        let whole = tmp.path().join(format!("{command}-whole"));
+        run(&whole, None);
+        let shards: Vec<PathBuf> = (0..3)
+            .map(|i| {
+                let d = tmp.path().join(format!("{command}-shard{i}"));
+                run(&d, Some(&format!("{i}/3")));
+                d
+            })
+            .collect();
+        let merged = tmp.path().join(format!("{command}-merged"));
+        let mut a = vec!["merge", s(&merged)];
+        a.extend(shards.iter().map(|d| s(d)));
+        ok(&a);
+        let (w, m) = (files(&whole), files(&merged));
+        assert_eq!(
+            w.keys().collect::<Vec<_>>(),
+            m.keys().collect::<Vec<_>>(),
+            "{command}: the same files"
+        );
+        for (name, bytes) in &w {
+            assert!(m[name] == *bytes, "{command}: {name} differs");
+        }
+        // A missing shard, a shard twice, or an existing target are refused.
+        if command == "sample" {
+            let e = fails(&[
+                "merge",
+                s(&tmp.path().join("m2")),
+                s(&shards[0]),
+                s(&shards[1]),
+            ]);
+            assert!(e.contains("in none of the shards"), "{e}");
+        }
+        let e = fails(&[
+            "merge",
+            s(&tmp.path().join("m3")),
+            s(&shards[0]),
+            s(&shards[0]),
+        ]);
+        assert!(e.contains("is also in"), "{e}");
+        let e = fails(&["merge", s(&merged), s(&shards[0])]);
+        assert!(e.contains("already exists"), "{e}");
+        assert!(!tmp.path().join("m2").exists() && !tmp.path().join("m3").exists());
+    }
+    let e = fails(&[
+        "sample",
+        "-n",
+        "4",
+        "--shard",
+        "3/3",
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(e.contains("--shard 3/3"), "{e}");
+    // Shards of different runs do not mix.
+    let other = tmp.path().join("other");
+    ok(&[
+        "sample",
+        "-n",
+        "70",
+        "--seed",
+        "5",
+        "--balance",
+        "smile,male",
+        "--out",
+        s(&other),
+        "--shard",
+        "1/3",
+    ]);
+    let e = fails(&[
+        "merge",
+        s(&tmp.path().join("m4")),
+        s(&tmp.path().join("sample-shard0")),
+        s(&other),
+    ]);
+    assert!(e.contains("not a shard of the same run"), "{e}");
+}

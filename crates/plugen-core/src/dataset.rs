@@ -67,6 +67,44 @@ pub struct SampleSummary {
     pub skipped: usize,
 }
 
+/// Which share of a run's images to compute: image `i` belongs to shard
+/// `i mod count` (shards are numbered from 0, as Slurm array task ids and
+/// Kubernetes completion indexes are). Every image depends only on the seed
+/// and its index, so the shards of a run, merged, are the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole run.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether image `i` is this shard's.
+    pub fn owns(&self, i: usize) -> bool {
+        i % self.count.max(1) == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count && count <= 100_000 => Ok(Self { index, count }),
+            _ => Err(Error::invalid(format!(
+                "--shard {s}: expected I/N with 0 <= I < N <= 100000 (shards count from 0)"
+            ))),
+        }
+    }
+}
+
 /// File name of image `i`.
 pub fn image_name(i: usize) -> String {
     format!("{i:06}.png")
@@ -191,13 +229,15 @@ fn recover(out: &Path) -> Result<BTreeSet<usize>> {
     Ok(done)
 }
 
-/// Samples `req.count` images into `out`. With `resume`, continues a run that
-/// was interrupted (same request required); otherwise `out` must not hold a run.
+/// Samples `req.count` images into `out` (only `shard`'s, see [`Shard`]).
+/// With `resume`, continues a run that was interrupted (same request and
+/// shard required); otherwise `out` must not hold a run.
 pub fn sample(
     model: &Model,
     req: &SampleRequest,
     out: &Path,
     resume: bool,
+    shard: Shard,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<SampleSummary> {
     if req.count == 0 || req.count > MAX_IMAGES {
@@ -240,7 +280,10 @@ pub fn sample(
         .append(true)
         .open(&manifest_path)
         .map_err(|e| Error::io(&manifest_path, e))?;
-    let todo: Vec<usize> = (0..req.count).filter(|i| !done.contains(i)).collect();
+    let owned = (0..req.count).filter(|&i| shard.owns(i)).count();
+    let todo: Vec<usize> = (0..req.count)
+        .filter(|&i| shard.owns(i) && !done.contains(&i))
+        .collect();
     let names: Vec<String> = model
         .plugin()
         .map(|p| p.attributes().iter().map(|a| a.name.clone()).collect())
@@ -253,14 +296,10 @@ pub fn sample(
             .collect();
         let codes = Latents::new(model.latent_dim(), codes)?;
         let (latents, readouts) = match model.plugin() {
-            Some(p) => {
-                let z = p.decode(&codes)?;
-                let r = p.readout(&z)?;
-                (z, r)
-            }
+            Some(p) => decode_rows(p, &codes)?,
             None => (codes, vec![Vec::new(); chunk.len()]),
         };
-        let images = model.render(&latents)?;
+        let images = render_rows(model, &latents)?;
         let mut lines = String::new();
         for (j, &i) in chunk.iter().enumerate() {
             let name = image_name(i);
@@ -296,13 +335,53 @@ pub fn sample(
             .sync_data()
             .map_err(|e| Error::io(&manifest_path, e))?;
         written += chunk.len();
-        progress(done.len() + written, req.count);
+        progress(done.len() + written, owned);
     }
     write_metadata(out, &names)?;
     Ok(SampleSummary {
         written,
         skipped: done.len(),
     })
+}
+
+/// Flow codes → latents and their readouts, each row on its own on the CPU.
+///
+/// Measured reason: candle's CPU matmul sums in an order that depends on the
+/// batch's row count, so a face computed in a batch of 10 differed in the 7th
+/// digit from the same face in a batch of 4, enough to flip PNG bytes. Row by
+/// row, image `i` depends only on the seed and `i`, whichever batch or shard
+/// computes it. The GPU kernels sum in a fixed order per output, so there the
+/// batch runs as one.
+pub(crate) fn decode_rows(
+    plugin: &crate::plugin::Plugin,
+    codes: &Latents,
+) -> Result<(Latents, Vec<Vec<f32>>)> {
+    if plugin.gpu_flow().is_some() {
+        let z = plugin.decode(codes)?;
+        let r = plugin.readout(&z)?;
+        return Ok((z, r));
+    }
+    let mut data = Vec::with_capacity(codes.data.len());
+    let mut readouts = Vec::with_capacity(codes.count());
+    for i in 0..codes.count() {
+        let z = plugin.decode(&Latents::new(codes.dim, codes.row(i).to_vec())?)?;
+        readouts.extend(plugin.readout(&z)?);
+        data.extend(z.data);
+    }
+    Ok((Latents::new(codes.dim, data)?, readouts))
+}
+
+/// Renders latents, each on its own on the CPU (see [`decode_rows`]; a single
+/// face decodes no slower per image than a batch there), as one batch on the GPU.
+pub(crate) fn render_rows(model: &Model, latents: &Latents) -> Result<Vec<image::RgbImage>> {
+    if model.gpu_generator().is_some() {
+        return model.render(latents);
+    }
+    let mut images = Vec::with_capacity(latents.count());
+    for i in 0..latents.count() {
+        images.extend(model.render(&Latents::new(latents.dim, latents.row(i).to_vec())?)?);
+    }
+    Ok(images)
 }
 
 /// Writes `metadata.jsonl` from the folder's `manifest.jsonl`: one line per

@@ -374,6 +374,17 @@ pub fn plan(counts: &[usize], target: Target) -> Vec<usize> {
     }
 }
 
+/// What a fill is for: the cells, the dataset's counts, and the faces to make per cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FillPlan {
+    /// The cells.
+    pub spec: CellSpec,
+    /// The user's dataset, counted.
+    pub census: Census,
+    /// Faces to generate per cell (see [`plan`]).
+    pub planned: Vec<usize>,
+}
+
 /// How to generate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FillRequest {
@@ -417,21 +428,25 @@ const PROBE_DRAWS: usize = 64;
 /// PNGs, `manifest.jsonl` (sidecars), `metadata.jsonl` and `fill.json`.
 pub fn fill(
     model: &Model,
-    spec: &CellSpec,
-    census: &Census,
-    planned: &[usize],
+    fill_plan: &FillPlan,
     req: &FillRequest,
     out: &Path,
+    shard: dataset::Shard,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<CellReport>> {
+    let FillPlan {
+        spec,
+        census,
+        planned,
+    } = fill_plan;
     let plugin = model.require_plugin()?;
     if !(req.temperature.is_finite() && (0.0..=10.0).contains(&req.temperature)) {
         return Err(Error::invalid("--temperature must be between 0 and 10"));
     }
-    let total: usize = planned.iter().sum();
-    if total > dataset::MAX_IMAGES {
+    let planned_total: usize = planned.iter().sum();
+    if planned_total > dataset::MAX_IMAGES {
         return Err(Error::invalid(format!(
-            "{total} faces planned; at most {}",
+            "{planned_total} faces planned; at most {}",
             dataset::MAX_IMAGES
         )));
     }
@@ -443,7 +458,7 @@ pub fn fill(
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let description = serde_json::json!({
-        "spec": spec, "census": census, "planned": planned, "request": req,
+        "plan": fill_plan, "request": req,
         "generator_sha256": model.generator_sha256(),
         "plugin_sha256": plugin.weights_sha256(),
     });
@@ -478,7 +493,11 @@ pub fn fill(
     let dim = model.latent_dim();
     let tries = if req.verify { req.max_tries.max(1) } else { 1 };
     // (face, try) pairs still to draw.
-    let mut pending: Vec<(usize, usize)> = (0..slots.len()).map(|i| (i, 0)).collect();
+    let mut pending: Vec<(usize, usize)> = (0..slots.len())
+        .filter(|&i| shard.owns(i))
+        .map(|i| (i, 0))
+        .collect();
+    let total = pending.len();
     let mut done = 0usize;
     while !pending.is_empty() {
         let batch: Vec<(usize, usize)> = pending.drain(..pending.len().min(64)).collect();
@@ -494,8 +513,7 @@ pub fn fill(
             codes.extend(plugin.sample_code(&values, req.temperature, &mut rng));
             requested.push(values);
         }
-        let latents = plugin.decode(&Latents::new(dim, codes)?)?;
-        let readouts = plugin.readout(&latents)?;
+        let (latents, readouts) = dataset::decode_rows(plugin, &Latents::new(dim, codes)?)?;
         let mut keep = Vec::new();
         for (j, &(i, t)) in batch.iter().enumerate() {
             let cell = slots[i];
@@ -521,7 +539,7 @@ pub fn fill(
         let images = if keep.is_empty() {
             Vec::new()
         } else {
-            model.render(&kept)?
+            dataset::render_rows(model, &kept)?
         };
         let mut lines = String::new();
         for (image, &j) in images.iter().zip(&keep) {
@@ -553,9 +571,8 @@ pub fn fill(
         done += keep.len();
         progress(done, total);
     }
-    manifest
-        .sync_data()
-        .map_err(|e| Error::io(&manifest_path, e))?;
+    drop(manifest);
+    sort_manifest(&manifest_path)?;
     for r in &mut reports {
         r.acceptance = if r.draws == 0 {
             1.0
@@ -565,6 +582,21 @@ pub fn fill(
     }
     dataset::write_metadata(out, &names)?;
     Ok(reports)
+}
+
+/// Rewrites a manifest in image order (redraws append out of order), atomically.
+fn sort_manifest(path: &Path) -> Result<()> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = Vec::new();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let index = crate::formats::sidecar::parse(path, line)?
+            .index
+            .unwrap_or(u64::MAX);
+        lines.push((index, line));
+    }
+    lines.sort_by_key(|(i, _)| *i);
+    let sorted: Vec<u8> = lines.into_iter().flat_map(|(_, l)| l.to_vec()).collect();
+    fsutil::write_atomic(path, &sorted, Overwrite::Allow)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod gpu;
 pub mod imaging;
 pub mod import;
 pub mod labelling;
+pub mod merge;
 pub mod model;
 pub mod plugin;
 pub mod prior;
