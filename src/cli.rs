@@ -396,12 +396,13 @@ fn fill_table(reports: &[fill::CellReport], unknown: usize) -> String {
         .unwrap_or(4)
         .max(4);
     let mut s = format!(
-        "{:<width$} {:>8} {:>8} {:>8} {:>8} {:>10}\n",
-        "cell", "before", "planned", "written", "after", "acceptance"
+        "{:>3} {:<width$} {:>8} {:>8} {:>8} {:>8} {:>10}\n",
+        "#", "cell", "before", "planned", "written", "after", "acceptance"
     );
-    for r in reports {
+    for (k, r) in reports.iter().enumerate() {
         s += &format!(
-            "{:<width$} {:>8} {:>8} {:>8} {:>8} {:>9.0}%{}\n",
+            "{:>3} {:<width$} {:>8} {:>8} {:>8} {:>8} {:>9.0}%{}\n",
+            k + 1,
             r.cell,
             r.before,
             r.planned,
@@ -420,6 +421,10 @@ fn fill_table(reports: &[fill::CellReport], unknown: usize) -> String {
     if unknown > 0 {
         s += &format!("{unknown} rows with a --by attribute missing were counted apart\n");
     }
+    s += &format!(
+        "bar chart (grey: your dataset, blue: added; bars numbered as #): {}\n",
+        fill::REPORT_FILE
+    );
     s
 }
 

@@ -14,7 +14,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::attributes::AttributeKind;
 use crate::dataset;
@@ -36,7 +36,7 @@ pub const DEFAULT_BINS: usize = 3;
 pub const FILL_FILE: &str = "fill.json";
 
 /// One `--by` attribute.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Axis {
     /// Attribute name.
     pub name: String,
@@ -116,7 +116,7 @@ impl Axis {
 }
 
 /// The joint cells of some attributes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSpec {
     /// The attributes, first varying slowest.
     pub axes: Vec<Axis>,
@@ -224,7 +224,7 @@ impl CellSpec {
 }
 
 /// Cell counts of the user's dataset.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Census {
     /// Rows per cell.
     pub counts: Vec<usize>,
@@ -375,7 +375,7 @@ pub fn plan(counts: &[usize], target: Target) -> Vec<usize> {
 }
 
 /// What a fill is for: the cells, the dataset's counts, and the faces to make per cell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FillPlan {
     /// The cells.
     pub spec: CellSpec,
@@ -581,7 +581,119 @@ pub fn fill(
         };
     }
     dataset::write_metadata(out, &names)?;
+    imaging::save_png(
+        &out.join(REPORT_FILE),
+        &report_chart(&reports),
+        1,
+        Overwrite::Allow,
+    )?;
     Ok(reports)
+}
+
+/// Name of the bar chart a fill writes next to its images.
+pub const REPORT_FILE: &str = "fill-report.png";
+
+/// The chart of a fill folder rebuilt from its `fill.json` plan and the
+/// image indexes it holds (what [`crate::merge`] needs): face `i` belongs to
+/// the cell whose planned slots cover `i`.
+pub fn chart_of_folder(plan: &FillPlan, indexes: &[u64]) -> image::RgbImage {
+    let mut ends = Vec::with_capacity(plan.planned.len());
+    let mut sum = 0u64;
+    for &p in &plan.planned {
+        sum += p as u64;
+        ends.push(sum);
+    }
+    let mut written = vec![0usize; plan.planned.len()];
+    for &i in indexes {
+        if let Some(cell) = ends.iter().position(|&e| i < e) {
+            written[cell] += 1;
+        }
+    }
+    let reports: Vec<CellReport> = (0..plan.planned.len())
+        .map(|c| CellReport {
+            cell: plan.spec.describe(c),
+            before: plan.census.counts.get(c).copied().unwrap_or(0),
+            planned: plan.planned[c],
+            written: written[c],
+            draws: written[c],
+            acceptance: 1.0,
+            unreachable: false,
+        })
+        .collect();
+    report_chart(&reports)
+}
+
+/// A bar chart of the cells: grey = rows in the dataset, blue = faces added,
+/// one bar per cell in table order, numbered from 1 under each bar (the
+/// printed table names the cells in the same order).
+pub fn report_chart(reports: &[CellReport]) -> image::RgbImage {
+    const BAR: u32 = 18;
+    const GAP: u32 = 10;
+    const PLOT: u32 = 200;
+    const MARGIN: u32 = 20;
+    let n = reports.len() as u32;
+    let width = 2 * MARGIN + n * (BAR + GAP);
+    let height = PLOT + 2 * MARGIN + 16;
+    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let top = reports
+        .iter()
+        .map(|r| r.before + r.written)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let base = MARGIN + PLOT;
+    let px = |v: usize| ((v as f64 / top) * f64::from(PLOT)).round() as u32;
+    for (k, r) in reports.iter().enumerate() {
+        let x0 = MARGIN + k as u32 * (BAR + GAP);
+        let before = px(r.before);
+        let after = px(r.before + r.written);
+        for y in (base - after)..base {
+            let colour = if y >= base - before {
+                image::Rgb([150, 150, 150])
+            } else {
+                image::Rgb([45, 110, 200])
+            };
+            for x in x0..x0 + BAR {
+                img.put_pixel(x, y, colour);
+            }
+        }
+        draw_number(&mut img, k + 1, x0 + 2, base + 6);
+    }
+    for x in MARGIN / 2..width - MARGIN / 2 {
+        img.put_pixel(x, base, image::Rgb([0, 0, 0]));
+    }
+    img
+}
+
+/// Draws `n` in a 3×5 pixel font, doubled, with its top-left corner at (x, y).
+fn draw_number(img: &mut image::RgbImage, n: usize, x: u32, y: u32) {
+    const DIGITS: [[u8; 5]; 10] = [
+        [0b111, 0b101, 0b101, 0b101, 0b111],
+        [0b010, 0b110, 0b010, 0b010, 0b111],
+        [0b111, 0b001, 0b111, 0b100, 0b111],
+        [0b111, 0b001, 0b111, 0b001, 0b111],
+        [0b101, 0b101, 0b111, 0b001, 0b001],
+        [0b111, 0b100, 0b111, 0b001, 0b111],
+        [0b111, 0b100, 0b111, 0b101, 0b111],
+        [0b111, 0b001, 0b001, 0b001, 0b001],
+        [0b111, 0b101, 0b111, 0b101, 0b111],
+        [0b111, 0b101, 0b111, 0b001, 0b111],
+    ];
+    for (i, ch) in n.to_string().bytes().enumerate() {
+        let glyph = DIGITS[usize::from(ch - b'0')];
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..3u32 {
+                if bits >> (2 - col) & 1 == 1 {
+                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                        let (px, py) = (x + i as u32 * 8 + col * 2 + dx, y + row as u32 * 2 + dy);
+                        if px < img.width() && py < img.height() {
+                            img.put_pixel(px, py, image::Rgb([0, 0, 0]));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Rewrites a manifest in image order (redraws append out of order), atomically.
@@ -675,6 +787,31 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn chart_bars_scale_with_the_cells() {
+        let cell = |before, written| CellReport {
+            cell: String::new(),
+            before,
+            planned: written,
+            written,
+            draws: written,
+            acceptance: 1.0,
+            unreachable: false,
+        };
+        let img = report_chart(&[cell(100, 0), cell(20, 80), cell(50, 0)]);
+        // Column heights at the middle of each bar: grey then blue above it.
+        let grey = image::Rgb([150, 150, 150]);
+        let blue = image::Rgb([45, 110, 200]);
+        let column = |k: u32, colour| {
+            (0..img.height())
+                .filter(|&y| *img.get_pixel(20 + k * 28 + 9, y) == colour)
+                .count()
+        };
+        assert_eq!((column(0, grey), column(0, blue)), (200, 0));
+        assert_eq!((column(1, grey), column(1, blue)), (40, 160));
+        assert_eq!((column(2, grey), column(2, blue)), (100, 0));
     }
 
     #[test]

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::dataset::{self, MANIFEST_FILE, RUN_FILE, SampleRequest};
 use crate::error::{Error, Result};
-use crate::fill::FILL_FILE;
+use crate::fill::{self, FILL_FILE, FillPlan, REPORT_FILE};
 use crate::formats::sidecar;
-use crate::fsutil;
+use crate::fsutil::{self, Overwrite};
+use crate::imaging;
 
 /// What a merge joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +126,21 @@ pub fn merge(out: &Path, shards: &[PathBuf]) -> Result<MergeSummary> {
     write(MANIFEST_FILE, &manifest)?;
     write(kind, &first)?;
     dataset::write_metadata(tmp, &names)?;
+    if kind == FILL_FILE {
+        #[derive(serde::Deserialize)]
+        struct Described {
+            plan: FillPlan,
+        }
+        let d: Described = serde_json::from_slice(&first)
+            .map_err(|e| Error::format(&shards[0].join(FILL_FILE), e.to_string()))?;
+        let indexes: Vec<u64> = lines.keys().copied().collect();
+        imaging::save_png(
+            &tmp.join(REPORT_FILE),
+            &fill::chart_of_folder(&d.plan, &indexes),
+            1,
+            Overwrite::Allow,
+        )?;
+    }
     let kept = staging.keep();
     std::fs::rename(&kept, out).map_err(|e| {
         let _ = std::fs::remove_dir_all(&kept);
