@@ -306,27 +306,20 @@ pub fn sample(
             let path: PathBuf = out.join(&name);
             // An image with no manifest line is a leftover of an interrupted call: same bytes, replace it.
             imaging::save_png(&path, &images[j], req.scale, Overwrite::Allow)?;
-            let mut s = Sidecar::new(latents.row(j).to_vec(), &req.generator_sha256);
-            s.image = Some(name);
-            s.seed = Some(req.seed);
-            s.index = Some(i as u64);
-            s.temperature = Some(req.temperature);
-            s.plugin_sha256 = req.plugin_sha256.clone();
-            if let Some(p) = model.plugin() {
-                let r = &per_image[i % per_image.len()];
-                for (k, a) in p.attributes().iter().enumerate() {
-                    if let Some(v) = r[k] {
-                        s.requested.insert(a.name.clone(), a.from_flow(v));
-                    }
-                }
-            }
-            s.readout = names
-                .iter()
-                .cloned()
-                .zip(readouts[j].iter().copied())
-                .collect();
-            lines.push_str(&serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?);
-            lines.push('\n');
+            let none = Vec::new();
+            let requested = match model.plugin() {
+                Some(_) => &per_image[i % per_image.len()],
+                None => &none,
+            };
+            lines.push_str(&manifest_line(&Generated {
+                model,
+                index: i,
+                latent: latents.row(j),
+                seed: req.seed,
+                temperature: req.temperature,
+                requested,
+                readout: &readouts[j],
+            })?);
         }
         manifest
             .write_all(lines.as_bytes())
@@ -342,6 +335,50 @@ pub fn sample(
         written,
         skipped: done.len(),
     })
+}
+
+/// One generated image, as its manifest line records it.
+pub(crate) struct Generated<'a> {
+    /// The model that made it (generator and plugin hashes, attribute names).
+    pub model: &'a Model,
+    /// Its index in the run (its file is [`image_name`] of it).
+    pub index: usize,
+    /// Its latent.
+    pub latent: &'a [f32],
+    /// The run's seed.
+    pub seed: u64,
+    /// Scale of the free coordinates.
+    pub temperature: f32,
+    /// Requested attribute values, flow units, one per plugin attribute (empty without a plugin).
+    pub requested: &'a [Option<f32>],
+    /// The plugin's readout, user units (empty without a plugin).
+    pub readout: &'a [f32],
+}
+
+/// The manifest line of a generated image: its sidecar, newline-terminated.
+pub(crate) fn manifest_line(g: &Generated) -> Result<String> {
+    let mut s = Sidecar::new(g.latent.to_vec(), g.model.generator_sha256());
+    s.image = Some(image_name(g.index));
+    s.seed = Some(g.seed);
+    s.index = Some(g.index as u64);
+    s.temperature = Some(g.temperature);
+    if let Some(p) = g.model.plugin() {
+        s.plugin_sha256 = Some(p.weights_sha256().to_string());
+        for (a, v) in p.attributes().iter().zip(g.requested) {
+            if let Some(v) = v {
+                s.requested.insert(a.name.clone(), a.from_flow(*v));
+            }
+        }
+        s.readout = p
+            .attributes()
+            .iter()
+            .map(|a| a.name.clone())
+            .zip(g.readout.iter().copied())
+            .collect();
+    }
+    let mut line = serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?;
+    line.push('\n');
+    Ok(line)
 }
 
 /// Flow codes → latents and their readouts, each row on its own on the CPU.

@@ -21,7 +21,6 @@ use crate::dataset;
 use crate::error::{Error, Result};
 use crate::formats::labels::is_identifier;
 use crate::formats::latents::Latents;
-use crate::formats::sidecar::Sidecar;
 use crate::fsutil::{self, Overwrite};
 use crate::imaging;
 use crate::model::Model;
@@ -546,24 +545,15 @@ pub fn fill(
             let i = batch[j].0;
             let name = dataset::image_name(i);
             imaging::save_png(&out.join(&name), image, req.scale, Overwrite::Never)?;
-            let mut s = Sidecar::new(latents.row(j).to_vec(), model.generator_sha256());
-            s.image = Some(name);
-            s.seed = Some(req.seed);
-            s.index = Some(i as u64);
-            s.temperature = Some(req.temperature);
-            s.plugin_sha256 = Some(plugin.weights_sha256().to_string());
-            for (k, a) in plugin.attributes().iter().enumerate() {
-                if let Some(v) = requested[j][k] {
-                    s.requested.insert(a.name.clone(), a.from_flow(v));
-                }
-            }
-            s.readout = names
-                .iter()
-                .cloned()
-                .zip(readouts[j].iter().copied())
-                .collect();
-            lines.push_str(&serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?);
-            lines.push('\n');
+            lines.push_str(&dataset::manifest_line(&dataset::Generated {
+                model,
+                index: i,
+                latent: latents.row(j),
+                seed: req.seed,
+                temperature: req.temperature,
+                requested: &requested[j],
+                readout: &readouts[j],
+            })?);
         }
         manifest
             .write_all(lines.as_bytes())
