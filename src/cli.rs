@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plugen_core::attributes::parse_assignment;
 use plugen_core::dataset::{self, SampleRequest};
 use plugen_core::device::DeviceChoice;
+use plugen_core::encoder;
 use plugen_core::error::{Error, Result};
 use plugen_core::fill;
 use plugen_core::formats::latents::{self, Latents};
@@ -20,6 +21,7 @@ use plugen_core::imaging;
 use plugen_core::labelling::{self, LabelSet};
 use plugen_core::model::{Model, PluginChoice};
 use plugen_core::session::EditSession;
+use plugen_core::sweep;
 use plugen_core::train::{self, AttributeMeta, TrainConfig};
 
 /// Attribute-conditioned face generation with PluGeN plugins.
@@ -308,6 +310,69 @@ enum Command {
         /// Also time training the default plugin on the committed 20 000 pairs (minutes).
         #[arg(long)]
         train: bool,
+    },
+    /// Sweep attributes of one face from one value to another: a PNG grid (one row
+    /// per attribute) or an animated GIF.
+    Sweep {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to use (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// The face: latent file (.npy, .safetensors or a sidecar .json).
+        #[arg(long)]
+        latent: PathBuf,
+        /// Row of the latent file to use.
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Attribute to sweep.
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        attribute: Option<String>,
+        /// Sweep every attribute, one row each.
+        #[arg(long)]
+        all: bool,
+        /// First value (default: −2 for a binary attribute, the smallest label for a continuous one).
+        #[arg(long, allow_negative_numbers = true)]
+        from: Option<f32>,
+        /// Last value (default: +2 for a binary attribute, the largest label for a continuous one).
+        #[arg(long, allow_negative_numbers = true)]
+        to: Option<f32>,
+        /// Number of values, both ends included.
+        #[arg(long, default_value_t = 9)]
+        steps: usize,
+        /// Upscale each face by this integer factor (crisp pixels).
+        #[arg(long, default_value_t = 2)]
+        scale: u32,
+        /// Output file: .png (grid) or .gif (animation).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Train the model's image encoder (photo → latent, the start of projection) on
+    /// the generator's own samples; writes encoder.json + encoder.safetensors.
+    TrainEncoder {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Optimisation steps (each decodes --batch fresh faces).
+        #[arg(long, default_value_t = 3000)]
+        steps: usize,
+        /// Faces per step.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Peak learning rate (cosine decay to a tenth).
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Seed of the weights and the sampled faces.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder (default: the model folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing encoder there.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Convert a DCGAN-style PyTorch checkpoint into a plugen model folder.
     ImportTorch {
@@ -842,6 +907,115 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", crate::bench::table(&report));
             }
+            Ok(())
+        }
+        Command::Sweep {
+            model,
+            plugin,
+            latent,
+            index,
+            attribute,
+            all: _,
+            from,
+            to,
+            steps,
+            scale,
+            out,
+            overwrite,
+        } => {
+            sweep::SweepFormat::of(&out)?;
+            let model = model.load(&plugin)?;
+            let p = model.require_plugin()?;
+            let rows = latents::read(&latent, model.latent_dim())?;
+            if index >= rows.count() {
+                return Err(Error::invalid(format!(
+                    "--index {index}: {} holds {} latents",
+                    latent.display(),
+                    rows.count()
+                )));
+            }
+            let attributes = match &attribute {
+                Some(name) => vec![p.index_of(name)?],
+                None => (0..p.attributes().len()).collect(),
+            };
+            let spec = sweep::SweepSpec {
+                attributes,
+                from,
+                to,
+                steps,
+            };
+            let faces = sweep::render(&model, rows.row(index), &spec)?;
+            let overwrite = if overwrite {
+                Overwrite::Allow
+            } else {
+                Overwrite::Never
+            };
+            sweep::save(&out, &faces, scale, overwrite)?;
+            println!("wrote {}", out.display());
+            for &k in &spec.attributes {
+                let a = &p.attributes()[k];
+                let v = spec.values(a);
+                println!(
+                    "  {}: {:.3} to {:.3} in {} steps",
+                    a.name,
+                    v[0],
+                    v[v.len() - 1],
+                    v.len()
+                );
+            }
+            Ok(())
+        }
+        Command::TrainEncoder {
+            model,
+            steps,
+            batch,
+            lr,
+            seed,
+            out,
+            overwrite,
+        } => {
+            let model = load_model(
+                model.model.as_deref(),
+                PluginChoice::None,
+                model.device.parse()?,
+            )?;
+            let config = encoder::TrainEncoderConfig {
+                steps,
+                batch,
+                learning_rate: lr,
+                seed,
+                ..Default::default()
+            };
+            let pb = bar(
+                steps as u64,
+                "{bar:40} {pos}/{len} steps {elapsed} loss {msg}",
+            );
+            let trained = encoder::train(
+                model.generator(),
+                model.generator_sha256(),
+                &config,
+                &mut |step, loss| {
+                    pb.set_position(step as u64);
+                    pb.set_message(format!("{loss:.4}"));
+                },
+                &AtomicBool::new(false),
+            )?;
+            pb.finish_and_clear();
+            let dir = out.unwrap_or_else(|| model.bundle().dir().to_path_buf());
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let overwrite = if overwrite {
+                Overwrite::Allow
+            } else {
+                Overwrite::Never
+            };
+            let json = trained.save(&dir, overwrite)?;
+            let t = &trained.manifest.training;
+            println!(
+                "wrote {}: held-out latent MSE {:.4}, pixel MSE {:.4}",
+                json.display(),
+                t.heldout_latent_mse,
+                t.heldout_pixel_mse
+            );
             Ok(())
         }
         Command::ImportTorch {

@@ -1225,3 +1225,136 @@ fn shards_merge_into_the_same_bytes_as_one_run() {
     ]);
     assert!(e.contains("not a shard of the same run"), "{e}");
 }
+
+#[test]
+fn sweep_writes_a_grid_and_an_animation_of_the_same_edits() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let latent = Path::new("models/dcgan-digiface64/plugin.latents.npy");
+    let grid = tmp.path().join("smile.png");
+    let out = ok(&[
+        "sweep",
+        "--latent",
+        s(latent),
+        "--index",
+        "5",
+        "--attribute",
+        "smile",
+        "--steps",
+        "5",
+        "--scale",
+        "1",
+        "--out",
+        s(&grid),
+    ]);
+    assert!(out.contains("smile: -2.000 to 2.000 in 5 steps"), "{out}");
+    let g = image::open(&grid).expect("grid").to_rgb8();
+    assert_eq!(g.dimensions(), (5 * 64 + 6 * 2, 64 + 2 * 2));
+    // Each cell is the face `plugen edit --set smile=V` gives.
+    for (col, v) in [(0u32, "-2"), (3, "1"), (4, "2")] {
+        let one = tmp.path().join(format!("edit{col}.png"));
+        ok(&[
+            "edit",
+            "--latent",
+            s(latent),
+            "--index",
+            "5",
+            "--set",
+            &format!("smile={v}"),
+            "--out",
+            s(&one),
+        ]);
+        let want = image::open(&one).expect("edit").to_rgb8();
+        let cell = image::imageops::crop_imm(&g, 2 + col * 66, 2, 64, 64).to_image();
+        assert!(cell == want, "cell {col} differs from edit --set smile={v}");
+    }
+    // --all as a GIF: one frame per step there and back, one face per attribute stacked.
+    let gif = tmp.path().join("all.gif");
+    let out = ok(&[
+        "sweep",
+        "--latent",
+        s(latent),
+        "--all",
+        "--steps",
+        "4",
+        "--scale",
+        "1",
+        "--out",
+        s(&gif),
+    ]);
+    assert!(out.contains("yaw: -0.715 to 0.724 in 4 steps"), "{out}");
+    use image::AnimationDecoder;
+    let file = std::fs::File::open(&gif).expect("gif");
+    let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file))
+        .expect("a GIF")
+        .into_frames()
+        .collect_frames()
+        .expect("frames");
+    assert_eq!(frames.len(), 4 + 2);
+    assert_eq!(frames[0].buffer().dimensions(), (64 + 4, 8 * 66 + 2));
+    assert!(frames[0].buffer() != frames[3].buffer());
+}
+
+#[test]
+fn sweep_refuses_bad_requests_with_one_line_and_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let latent = "models/dcgan-digiface64/plugin.latents.npy";
+    let out = tmp.path().join("sweep.png");
+    let base = ["sweep", "--latent", latent, "--attribute", "smile", "--out"];
+    let run = |extra: &[&str], out: &Path| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.push(s(out));
+        args.extend(extra);
+        fails(&args)
+    };
+    assert!(run(&[], &tmp.path().join("sweep.jpg")).contains("sweep.jpg"));
+    assert!(run(&["--steps", "1"], &out).contains("steps"));
+    assert!(run(&["--from", "-9"], &out).contains("out of range"));
+    let e = fails(&[
+        "sweep",
+        "--latent",
+        latent,
+        "--attribute",
+        "smirk",
+        "--out",
+        s(&out),
+    ]);
+    assert!(e.contains("smirk"), "{e}");
+    let missing = tmp.path().join("nope.npy");
+    let e = fails(&[
+        "sweep",
+        "--latent",
+        s(&missing),
+        "--attribute",
+        "smile",
+        "--out",
+        s(&out),
+    ]);
+    assert!(e.contains("nope.npy"), "{e}");
+    let e = fails(&[
+        "sweep",
+        "--latent",
+        latent,
+        "--index",
+        "99999",
+        "--all",
+        "--out",
+        s(&out),
+    ]);
+    assert!(e.contains("--index 99999"), "{e}");
+    assert_eq!(std::fs::read_dir(tmp.path()).expect("dir").count(), 0);
+    // An existing file is kept unless --overwrite.
+    std::fs::write(&out, b"mine").expect("write");
+    assert!(run(&[], &out).contains("exists"));
+    assert_eq!(std::fs::read(&out).expect("kept"), b"mine");
+    ok(&[
+        "sweep",
+        "--latent",
+        latent,
+        "--attribute",
+        "smile",
+        "--out",
+        s(&out),
+        "--overwrite",
+    ]);
+    assert!(image::open(&out).is_ok());
+}

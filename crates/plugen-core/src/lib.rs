@@ -13,6 +13,7 @@ pub mod attributes;
 pub mod bundle;
 pub mod dataset;
 pub mod device;
+pub mod encoder;
 pub mod error;
 pub mod fill;
 pub mod flow;
@@ -31,6 +32,7 @@ pub mod projection;
 pub mod pseudo_labels;
 pub mod rng;
 pub mod session;
+pub mod sweep;
 pub mod train;
 pub mod versions;
 

@@ -1,0 +1,616 @@
+//! The image encoder: a small CNN that maps a face back to the generator's
+//! latent in one pass, so that projecting a photo starts close to its answer
+//! and needs only a few refinement steps ([`crate::projection`]).
+//!
+//! Architecture (like a DCGAN discriminator): a 4×4 convolution at stride 4
+//! (non-overlapping patches), then 4×4 convolutions at stride 2 with padding 1
+//! that halve the map down to 4×4, each followed by LeakyReLU(0.2); then one
+//! hidden dense layer and a dense layer to the latent. Activations are
+//! channel-last, as the generator's output. Every convolution is an explicit
+//! im2col (for stride 2: space-to-depth of the padded map, then the 2×2
+//! neighbourhood of cells — exactly the 16 taps of a 4×4 window) and one GEMM,
+//! so that training on the CPU uses only fast, differentiable tensor ops.
+//! Weights by name, in candle_nn `Linear` layout (out, in): `convs.0` (columns
+//! ordered (py, px, c_in)), `convs.{i≥1}` (columns (dy, dx, py, px, c_in), the
+//! window row being 2·dy + py), `hidden`, `out`, each `.weight` and `.bias`.
+//!
+//! It is trained on the generator's own samples ([`train`]): pairs are free —
+//! sample z, decode, learn to map the face back to z.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, WithPath};
+use crate::formats::weights;
+use crate::fsutil::{self, Overwrite};
+use crate::generator::Generator;
+use crate::rng::SeededRng;
+
+/// Value of the encoder manifest's `format` field.
+pub const FORMAT: &str = "plugen-encoder";
+/// File name of the encoder manifest in a model folder.
+pub const MANIFEST_FILE: &str = "encoder.json";
+/// File name of the encoder weights in a model folder.
+pub const WEIGHTS_FILE: &str = "encoder.safetensors";
+/// Slope of LeakyReLU for negative inputs.
+const LEAK: f64 = 0.2;
+
+/// Shape of an encoder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderConfig {
+    /// Side of the square input image (a power of two ≥ 8).
+    pub image_size: usize,
+    /// Channels of the input image (3 for RGB).
+    pub image_channels: usize,
+    /// Output channels of each convolution (the first at stride 4, the others at
+    /// stride 2, down to 4×4): `image_size = 8 · 2^len`.
+    pub channels: Vec<usize>,
+    /// Width of the hidden dense layer.
+    pub hidden: usize,
+    /// Length of the latent it predicts.
+    pub latent_dim: usize,
+}
+
+impl EncoderConfig {
+    /// The default shape for a generator of `image_size` px and `latent_dim` numbers.
+    pub fn default_for(image_size: usize, image_channels: usize, latent_dim: usize) -> Self {
+        let stages = image_size.max(16).trailing_zeros().saturating_sub(3) as usize;
+        let channels = (0..stages).map(|i| (32usize << i).min(256)).collect();
+        Self {
+            image_size,
+            image_channels,
+            channels,
+            hidden: 256,
+            latent_dim,
+        }
+    }
+
+    /// Checks that the shape is usable.
+    pub fn validate(&self) -> Result<()> {
+        let s = self.image_size;
+        if !s.is_power_of_two() || !(16..=1024).contains(&s) {
+            return Err(Error::invalid(format!(
+                "encoder image size must be a power of two in 16..=1024, not {s}"
+            )));
+        }
+        if 8usize << self.channels.len() != s {
+            return Err(Error::invalid(format!(
+                "an encoder for {s}×{s} images needs {} convolutions, this one has {}",
+                s.trailing_zeros() - 3,
+                self.channels.len()
+            )));
+        }
+        let all = [self.image_channels, self.hidden, self.latent_dim];
+        if all
+            .iter()
+            .chain(&self.channels)
+            .any(|&c| c == 0 || c > 8192)
+        {
+            return Err(Error::invalid(format!(
+                "encoder widths must be 1..=8192, got {self:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `encoder.json`: the encoder's shape, weights and what it was trained for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderManifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Format version (1).
+    pub version: u32,
+    /// Layer shapes.
+    pub encoder: EncoderConfig,
+    /// Weights file name, next to the manifest.
+    pub weights: String,
+    /// SHA-256 of the weights file.
+    pub sha256: String,
+    /// SHA-256 of the generator weights it inverts.
+    pub generator_sha256: String,
+    /// How it was trained.
+    pub training: EncoderTraining,
+}
+
+/// Training settings and result, recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderTraining {
+    /// Optimisation steps.
+    pub steps: usize,
+    /// Faces per step.
+    pub batch: usize,
+    /// Peak learning rate (cosine decay to a tenth).
+    pub learning_rate: f64,
+    /// Seed of the samples and the initial weights.
+    pub seed: u64,
+    /// Latent mean squared error on held-out faces after training.
+    pub heldout_latent_mse: f32,
+    /// Pixel mean squared error (in [−1, 1] units) of the decoded prediction on held-out faces.
+    pub heldout_pixel_mse: f32,
+}
+
+/// The encoder: images in, latents out.
+pub struct Encoder {
+    config: EncoderConfig,
+    convs: Vec<Linear>,
+    hidden: Linear,
+    out: Linear,
+}
+
+impl Encoder {
+    /// Builds the encoder from weights named as in the module docs.
+    pub fn new(vb: VarBuilder, config: EncoderConfig) -> Result<Self> {
+        config.validate()?;
+        let mut layers = layer_shapes(&config)
+            .into_iter()
+            .map(|(name, fan_in, fan_out)| Ok(candle_nn::linear(fan_in, fan_out, vb.pp(name))?))
+            .collect::<Result<Vec<Linear>>>()?;
+        let (out, hidden) = match (layers.pop(), layers.pop()) {
+            (Some(out), Some(hidden)) => (out, hidden),
+            _ => return Err(Error::invalid("an encoder needs its two dense layers")),
+        };
+        let convs = layers;
+        Ok(Self {
+            config,
+            convs,
+            hidden,
+            out,
+        })
+    }
+
+    /// Loads `encoder.json` and its weights, checking the weights' hash and that
+    /// it was trained for the generator with `generator_sha256`.
+    pub fn load(json: &Path, generator_sha256: &str, device: &Device) -> Result<Self> {
+        let bytes = fsutil::read_limited(json, 1 << 20)?;
+        let manifest: EncoderManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(json, format!("not a plugen encoder manifest: {e}")))?;
+        if manifest.format != FORMAT || manifest.version != 1 {
+            return Err(Error::format(
+                json,
+                format!(
+                    "unsupported format {:?} v{}",
+                    manifest.format, manifest.version
+                ),
+            ));
+        }
+        manifest.encoder.validate().with_path(json)?;
+        if manifest.generator_sha256 != generator_sha256 {
+            return Err(Error::format(
+                json,
+                "this encoder was trained for another generator",
+            ));
+        }
+        if manifest.weights.contains(['/', '\\']) || manifest.weights.starts_with('.') {
+            return Err(Error::format(
+                json,
+                "weights must be a file name next to encoder.json",
+            ));
+        }
+        let path = json
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&manifest.weights);
+        let file = weights::load(&path, device)?;
+        if file.sha256 != manifest.sha256 {
+            return Err(Error::format(
+                &path,
+                "weights do not match the sha256 in encoder.json (corrupt or replaced file)",
+            ));
+        }
+        let vb = VarBuilder::from_tensors(file.tensors, DType::F32, device);
+        Self::new(vb, manifest.encoder).with_path(&path)
+    }
+
+    /// The encoder's shape.
+    pub fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// Predicts latents (N, latent_dim) for images (N, size, size, channels),
+    /// channel-last, values in [−1, 1] (the generator's output convention).
+    pub fn encode(&self, images: &Tensor) -> Result<Tensor> {
+        let (n, h, w, c) = images.dims4()?;
+        let s = self.config.image_size;
+        if (h, w, c) != (s, s, self.config.image_channels) {
+            return Err(Error::invalid(format!(
+                "the encoder takes {s}×{s}×{} images, not {h}×{w}×{c}",
+                self.config.image_channels
+            )));
+        }
+        let mut x = images.to_dtype(DType::F32)?;
+        for (i, conv) in self.convs.iter().enumerate() {
+            let cols = if i == 0 {
+                patches_4x4(&x)?
+            } else {
+                im2col_4x4_stride2(&x)?
+            };
+            let (n, h, w, k) = cols.dims4()?;
+            let y = conv.forward(&cols.reshape((n * h * w, k))?)?;
+            x = leaky_relu(&y)?.reshape((n, h, w, ()))?;
+        }
+        let flat = x.reshape((n, ()))?;
+        let hidden = leaky_relu(&self.hidden.forward(&flat)?)?;
+        Ok(self.out.forward(&hidden)?)
+    }
+}
+
+fn leaky_relu(x: &Tensor) -> Result<Tensor> {
+    Ok(x.maximum(&(x * LEAK)?)?)
+}
+
+/// Non-overlapping 4×4 patches as columns: (N, H, W, C) → (N, H/4, W/4, 16·C),
+/// ordered (py, px, c).
+fn patches_4x4(x: &Tensor) -> Result<Tensor> {
+    let (n, h, w, c) = x.dims4()?;
+    Ok(x.reshape((n, h / 4, 4, w / 4, 4, c))?
+        .permute((0, 1, 3, 2, 4, 5))?
+        .reshape((n, h / 4, w / 4, 16 * c))?)
+}
+
+/// The 16 taps of every 4×4 window at stride 2 with padding 1, as columns:
+/// (N, H, W, C) → (N, H/2, W/2, 16·C), ordered (dy, dx, py, px, c) where the
+/// window's row offset is 2·dy + py (and columns likewise).
+fn im2col_4x4_stride2(x: &Tensor) -> Result<Tensor> {
+    let (n, h, w, c) = x.dims4()?;
+    let (hp, wp) = (h + 2, w + 2);
+    // Space-to-depth of the padded map: cell (i, j) holds padded rows 2i..2i+1, cols 2j..2j+1.
+    let cells = x
+        .pad_with_zeros(1, 1, 1)?
+        .pad_with_zeros(2, 1, 1)?
+        .reshape((n, hp / 2, 2, wp / 2, 2, c))?
+        .permute((0, 1, 3, 2, 4, 5))?
+        .reshape((n, hp / 2, wp / 2, 4 * c))?;
+    // The window at output (i, j) starts at padded row 2i: cells i and i+1.
+    let mut taps = Vec::with_capacity(4);
+    for dy in 0..2 {
+        for dx in 0..2 {
+            taps.push(cells.narrow(1, dy, h / 2)?.narrow(2, dx, w / 2)?);
+        }
+    }
+    Ok(Tensor::cat(&taps, 3)?)
+}
+
+/// Settings of [`train`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainEncoderConfig {
+    /// Optimisation steps.
+    pub steps: usize,
+    /// Fresh generated faces per step.
+    pub batch: usize,
+    /// Peak Adam learning rate.
+    pub learning_rate: f64,
+    /// Seed of the weights and of the sampled latents.
+    pub seed: u64,
+    /// Held-out faces measured at the end (seeded apart from the training stream).
+    pub heldout: usize,
+}
+
+impl Default for TrainEncoderConfig {
+    fn default() -> Self {
+        Self {
+            steps: 3000,
+            batch: 64,
+            learning_rate: 1e-3,
+            seed: 0,
+            heldout: 256,
+        }
+    }
+}
+
+/// Stream of the held-out latents (training uses streams 0..steps).
+const HELDOUT_STREAM: u64 = u64::MAX;
+
+/// A trained encoder, not yet written to disk.
+pub struct TrainedEncoder {
+    /// Its description (weights hash filled in when saved).
+    pub manifest: EncoderManifest,
+    varmap: VarMap,
+}
+
+impl TrainedEncoder {
+    /// Writes `encoder.json` and `encoder.safetensors` into `dir`, replacing
+    /// existing ones only with `overwrite`. Returns the manifest's path.
+    pub fn save(&self, dir: &Path, overwrite: Overwrite) -> Result<PathBuf> {
+        let tensors: HashMap<String, Tensor> = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        let json = dir.join(MANIFEST_FILE);
+        let mut manifest = self.manifest.clone();
+        manifest.sha256 = weights::save(&dir.join(&manifest.weights), &tensors, overwrite)?;
+        let mut text =
+            serde_json::to_string_pretty(&manifest).map_err(|e| Error::invalid(e.to_string()))?;
+        text.push('\n');
+        fsutil::write_atomic(&json, text.as_bytes(), overwrite)?;
+        Ok(json)
+    }
+
+    /// The trained encoder, in memory.
+    pub fn encoder(&self, device: &Device) -> Result<Encoder> {
+        let vb = VarBuilder::from_varmap(&self.varmap, DType::F32, device);
+        Encoder::new(vb, self.manifest.encoder.clone())
+    }
+}
+
+/// Every layer's (name, fan_in, fan_out), in the order of the module docs.
+fn layer_shapes(config: &EncoderConfig) -> Vec<(String, usize, usize)> {
+    let mut layers = Vec::new();
+    let mut cin = config.image_channels;
+    for (i, &cout) in config.channels.iter().enumerate() {
+        layers.push((format!("convs.{i}"), 16 * cin, cout));
+        cin = cout;
+    }
+    layers.push(("hidden".into(), 16 * cin, config.hidden));
+    layers.push(("out".into(), config.hidden, config.latent_dim));
+    layers
+}
+
+/// Fresh weights, uniform in ±1/√fan_in (candle_nn's default) from a seeded
+/// stream, so that a training run is reproducible on every device.
+fn seeded_varmap(config: &EncoderConfig, seed: u64, device: &Device) -> Result<VarMap> {
+    let varmap = VarMap::new();
+    let mut rng = SeededRng::new(seed, u64::MAX - 1);
+    {
+        let mut data = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?;
+        for (name, fan_in, fan_out) in layer_shapes(config) {
+            let bound = 1.0 / (fan_in as f32).sqrt();
+            let mut uniform = |n: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|_| (2.0 * rng.uniform() - 1.0) * bound)
+                    .collect()
+            };
+            let w = Tensor::from_vec(uniform(fan_out * fan_in), (fan_out, fan_in), device)?;
+            let b = Tensor::from_vec(uniform(fan_out), fan_out, device)?;
+            data.insert(format!("{name}.weight"), candle_core::Var::from_tensor(&w)?);
+            data.insert(format!("{name}.bias"), candle_core::Var::from_tensor(&b)?);
+        }
+    }
+    Ok(varmap)
+}
+
+/// `n` latents of stream-seeded normals, starting at stream `first`, as (n, dim).
+fn latent_batch(seed: u64, first: u64, n: usize, dim: usize, device: &Device) -> Result<Tensor> {
+    let mut data = Vec::with_capacity(n * dim);
+    for i in 0..n as u64 {
+        data.extend(SeededRng::new(seed, first.wrapping_add(i)).normal_vec(dim));
+    }
+    Ok(Tensor::from_vec(data, (n, dim), device)?)
+}
+
+/// Trains an encoder for `generator` on its own samples: every step decodes a
+/// fresh batch of N(0, I) latents and fits the encoder's prediction to them
+/// (mean squared error in latent space). `progress(step, loss)` is called after
+/// every step; `cancel` stops between steps.
+pub fn train(
+    generator: &Generator,
+    generator_sha256: &str,
+    config: &TrainEncoderConfig,
+    progress: &mut dyn FnMut(usize, f32),
+    cancel: &AtomicBool,
+) -> Result<TrainedEncoder> {
+    if config.steps == 0
+        || config.batch == 0
+        || !config.learning_rate.is_finite()
+        || config.learning_rate <= 0.0
+    {
+        return Err(Error::invalid(
+            "encoder training needs steps ≥ 1, batch ≥ 1 and a positive learning rate",
+        ));
+    }
+    let device = generator.device().clone();
+    let g = generator.config();
+    let shape = EncoderConfig::default_for(g.image_size(), g.image_channels(), g.latent_dim());
+    shape.validate()?;
+    let varmap = seeded_varmap(&shape, config.seed, &device)?;
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let encoder = Encoder::new(vb, shape.clone())?;
+    let mut opt = AdamW::new(
+        varmap.all_vars(),
+        ParamsAdamW {
+            lr: config.learning_rate,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let dim = g.latent_dim();
+    for step in 0..config.steps {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        // Cosine decay from the peak to a tenth of it.
+        let t = step as f64 / config.steps as f64;
+        let lr =
+            config.learning_rate * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()));
+        opt.set_learning_rate(lr);
+        let first = (step * config.batch) as u64;
+        let z = latent_batch(config.seed, first, config.batch, dim, &device)?;
+        let images = generator.decode(&z)?;
+        let loss = (encoder.encode(&images)? - &z)?.sqr()?.mean_all()?;
+        opt.backward_step(&loss)?;
+        progress(step + 1, loss.to_scalar::<f32>()?);
+    }
+    let (latent_mse, pixel_mse) = heldout_error(generator, &encoder, config)?;
+    let manifest = EncoderManifest {
+        format: FORMAT.into(),
+        version: 1,
+        encoder: shape,
+        weights: WEIGHTS_FILE.into(),
+        sha256: String::new(),
+        generator_sha256: generator_sha256.into(),
+        training: EncoderTraining {
+            steps: config.steps,
+            batch: config.batch,
+            learning_rate: config.learning_rate,
+            seed: config.seed,
+            heldout_latent_mse: latent_mse,
+            heldout_pixel_mse: pixel_mse,
+        },
+    };
+    Ok(TrainedEncoder { manifest, varmap })
+}
+
+/// Latent and pixel mean squared errors of `encoder` on held-out generated faces.
+pub fn heldout_error(
+    generator: &Generator,
+    encoder: &Encoder,
+    config: &TrainEncoderConfig,
+) -> Result<(f32, f32)> {
+    let device = generator.device();
+    let dim = generator.config().latent_dim();
+    let (mut latent, mut pixel, mut seen) = (0f64, 0f64, 0usize);
+    while seen < config.heldout {
+        let n = (config.heldout - seen).min(64);
+        let first = HELDOUT_STREAM - (config.heldout as u64) + seen as u64;
+        let z = latent_batch(config.seed, first, n, dim, device)?;
+        let images = generator.decode(&z)?;
+        let guess = encoder.encode(&images)?;
+        let l = (&guess - &z)?.sqr()?.mean_all()?.to_scalar::<f32>()?;
+        let p = (generator.decode(&guess)? - &images)?
+            .sqr()?
+            .mean_all()?
+            .to_scalar::<f32>()?;
+        latent += l as f64 * n as f64;
+        pixel += p as f64 * n as f64;
+        seen += n;
+    }
+    let n = seen.max(1) as f64;
+    Ok(((latent / n) as f32, (pixel / n) as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The im2col columns times a packed kernel equal candle's conv2d
+    /// (stride 2, padding 1) on the same input: the tap order is right.
+    #[test]
+    fn im2col_matches_conv2d() -> Result<()> {
+        let dev = Device::Cpu;
+        let (n, cin, cout, h) = (2, 3, 5, 8);
+        let x = Tensor::randn(0f32, 1., (n, cin, h, h), &dev)?;
+        let k = Tensor::randn(0f32, 1., (cout, cin, 4, 4), &dev)?;
+        let reference = x.conv2d(&k, 1, 2, 1, 1)?; // padding 1, stride 2
+        // Rows ordered (dy, dx, py, px, c) with ky = 2·dy + py, kx = 2·dx + px.
+        let packed = k
+            .reshape((cout, cin, 2, 2, 2, 2))? // (co, c, dy, py, dx, px)
+            .permute((2, 4, 3, 5, 1, 0))? // (dy, dx, py, px, c, co)
+            .reshape((16 * cin, cout))?;
+        let cols = im2col_4x4_stride2(&x.permute((0, 2, 3, 1))?)?;
+        let ours = cols
+            .reshape((n * (h / 2) * (h / 2), 16 * cin))?
+            .matmul(&packed)?
+            .reshape((n, h / 2, h / 2, cout))?
+            .permute((0, 3, 1, 2))?;
+        let diff = (ours - reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "max diff {diff}");
+        Ok(())
+    }
+
+    /// A generator with random weights (BatchNorm at identity).
+    fn random_generator(
+        config: crate::generator::GeneratorConfig,
+        dev: &Device,
+    ) -> Result<Generator> {
+        let mut t = HashMap::new();
+        let layers = config.channels.len() - 1;
+        for i in 0..layers {
+            let (cin, cout) = (config.channels[i], config.channels[i + 1]);
+            let w = (Tensor::randn(0f32, 1., (cin, cout, 4, 4), dev)? / (cin as f64 * 4.0).sqrt())?;
+            t.insert(format!("blocks.{i}.conv.weight"), w);
+            if i + 1 < layers {
+                t.insert(
+                    format!("blocks.{i}.bn.weight"),
+                    Tensor::ones(cout, DType::F32, dev)?,
+                );
+                t.insert(
+                    format!("blocks.{i}.bn.running_var"),
+                    Tensor::ones(cout, DType::F32, dev)?,
+                );
+                t.insert(
+                    format!("blocks.{i}.bn.bias"),
+                    Tensor::zeros(cout, DType::F32, dev)?,
+                );
+                t.insert(
+                    format!("blocks.{i}.bn.running_mean"),
+                    Tensor::zeros(cout, DType::F32, dev)?,
+                );
+            }
+        }
+        Generator::new(VarBuilder::from_tensors(t, DType::F32, dev), config)
+    }
+
+    #[test]
+    fn config_checks_shapes() {
+        let c = EncoderConfig::default_for(64, 3, 100);
+        assert_eq!(c.channels, vec![32, 64, 128]);
+        assert!(c.validate().is_ok());
+        let mut bad = c.clone();
+        bad.channels.pop();
+        assert!(bad.validate().is_err());
+        let mut bad = c;
+        bad.image_size = 48;
+        assert!(bad.validate().is_err());
+    }
+
+    /// A few steps on a tiny generator lower the latent error, and the trained
+    /// weights save, reload and predict the same latents.
+    #[test]
+    fn training_reduces_error_and_round_trips() -> Result<()> {
+        let dev = Device::Cpu;
+        let gconfig = crate::generator::GeneratorConfig {
+            channels: vec![8, 16, 8, 3],
+        };
+        let generator = random_generator(gconfig, &dev)?;
+        let config = TrainEncoderConfig {
+            steps: 60,
+            batch: 32,
+            learning_rate: 3e-3,
+            seed: 1,
+            heldout: 64,
+        };
+        let untrained = {
+            let shape = EncoderConfig::default_for(16, 3, 8);
+            let vm = seeded_varmap(&shape, config.seed, &dev)?;
+            let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+            let e = Encoder::new(vb, shape)?;
+            heldout_error(&generator, &e, &config)?.0
+        };
+        let trained = train(
+            &generator,
+            "abc",
+            &config,
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+        )?;
+        let after = trained.manifest.training.heldout_latent_mse;
+        assert!(after < 0.7 * untrained, "latent mse {untrained} -> {after}");
+        let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("tmp"), e))?;
+        let json = trained.save(dir.path(), Overwrite::Never)?;
+        let back = Encoder::load(&json, "abc", &dev)?;
+        let z = latent_batch(9, 0, 4, 8, &dev)?;
+        let images = generator.decode(&z)?;
+        let a = trained.encoder(&dev)?.encode(&images)?;
+        let b = back.encode(&images)?;
+        let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert_eq!(diff, 0.0);
+        // Another generator's hash is refused, naming the file.
+        let err = Encoder::load(&json, "other", &dev)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("encoder.json") && e.contains("another generator")));
+        Ok(())
+    }
+}
