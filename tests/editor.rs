@@ -248,3 +248,110 @@ fn opening_an_image_projects_it_and_shows_target_beside_reconstruction() {
     settle(&mut h);
     assert_ne!(face_pixels(&h), now);
 }
+
+#[test]
+fn a_loaded_face_compares_before_and_after_its_edits() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let z = Latents::new(100, SeededRng::new(21, 0).normal_vec(100)).expect("latent");
+    let (file, _) = cli_render(tmp.path(), &z, "loaded");
+    let mut h = harness(Some(&plugin_dir()));
+    // A seeded face has nothing to compare with.
+    assert!(h.query_by_label("Compare").is_none());
+    h.state_mut().open_path(file);
+    settle(&mut h);
+    let loaded = face_pixels(&h);
+    assert_eq!(
+        h.state().state.before.as_ref().expect("before").as_raw(),
+        &loaded
+    );
+    drag_slider(&mut h, "Lefty", 0.95);
+    settle(&mut h);
+    assert_ne!(face_pixels(&h), loaded, "the edit changes the face");
+    assert_eq!(
+        h.state()
+            .state
+            .before
+            .as_ref()
+            .expect("before kept")
+            .as_raw(),
+        &loaded,
+        "the before face stays the face as loaded"
+    );
+    // Hold B: the face as loaded replaces the edited one while the key is down.
+    assert!(h.query_by_label("Generated face").is_some());
+    h.key_down(Key::B);
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Before (B held)").is_some());
+    assert!(h.query_by_label("Generated face").is_none());
+    h.key_up(Key::B);
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Generated face").is_some());
+    // Split view: both side by side.
+    h.get_by_label("Compare").click();
+    h.step();
+    h.step();
+    assert!(h.query_all_by_label("Before (as loaded)").next().is_some());
+    assert!(h.query_all_by_label("After (edited)").next().is_some());
+    assert!(h.state().settings.compare);
+    // A new identity has no "before".
+    h.get_by_label("Compare").click();
+    h.step();
+    h.key_press(Key::R);
+    settle(&mut h);
+    assert!(h.state().state.before.is_none());
+    assert!(h.query_by_label("Compare").is_none());
+}
+
+#[test]
+fn export_sweep_writes_a_grid_and_a_gif_of_the_last_moved_attribute() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut h = harness(Some(&plugin_dir()));
+    drag_slider(&mut h, "Lefty", 0.8);
+    settle(&mut h);
+    open_sweep_form(&mut h);
+    assert!(
+        h.query_by_label("From -2.00 to 2.00").is_some(),
+        "binary range shown"
+    );
+    h.state_mut().export_text = tmp.path().display().to_string();
+    h.get_by_label("Save sweep").click();
+    settle(&mut h);
+    let png = tmp.path().join("sweep-lefty-001.png");
+    let gif = tmp.path().join("sweep-lefty-001.gif");
+    let grid = image::open(&png).expect("grid").to_rgb8();
+    assert_eq!(grid.dimensions(), (9 * 64 + 10 * 2, 64 + 2 * 2));
+    let cell = |c: u32| image::imageops::crop_imm(&grid, 2 + c * 66, 2, 64, 64).to_image();
+    assert!(cell(0) != cell(8), "the ends of the sweep differ");
+    use image::AnimationDecoder;
+    let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).expect("gif"),
+    ))
+    .expect("a GIF")
+    .into_frames()
+    .collect_frames()
+    .expect("frames");
+    assert_eq!(frames.len(), 9 + 7, "there and back");
+    let notice = h.state().state.notice.clone().unwrap_or_default();
+    assert!(notice.contains("sweep-lefty-001.gif"), "{notice}");
+    assert!(h.state().sweep_form.is_none(), "the window closes");
+    // A second export never replaces the first.
+    open_sweep_form(&mut h);
+    h.get_by_label("Save sweep").click();
+    settle(&mut h);
+    assert!(tmp.path().join("sweep-lefty-002.png").exists());
+    assert_eq!(image::open(&png).expect("kept").to_rgb8(), grid);
+}
+
+/// File ▸ Export sweep…, as a user opens it.
+fn open_sweep_form(h: &mut egui_kittest::Harness<'static, plugen::gui::EditorApp>) {
+    h.get_by_label("File").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("Export sweep…").click();
+    for _ in 0..3 {
+        h.step();
+    }
+}

@@ -15,6 +15,7 @@ use plugen_core::model::{Model, PluginChoice};
 use serde::{Deserialize, Serialize};
 
 use super::state::{EditorState, Face, Projection};
+use super::sweep_export::{self, SweepForm};
 use super::worker::{self, Job, Reply, Worker};
 use super::{controls, face_view, labelling, menu, strips};
 
@@ -30,6 +31,8 @@ pub struct Settings {
     pub export_scale: u32,
     /// Smooth (linear) instead of crisp (nearest) display scaling.
     pub smooth: bool,
+    /// Show a loaded or projected face as it came beside the edited one.
+    pub compare: bool,
     /// Dark theme.
     pub dark: bool,
 }
@@ -40,7 +43,8 @@ impl Default for Settings {
             export_dir: None,
             open_dir: None,
             export_scale: 4,
-            smooth: false,
+            smooth: true,
+            compare: false,
             dark: true,
         }
     }
@@ -50,6 +54,10 @@ impl Default for Settings {
 pub const SHORTCUTS: &[(&str, &str)] = &[
     ("R", "New face (new seed)"),
     ("T", "Add the face to the tray"),
+    (
+        "B (hold)",
+        "Show a loaded face as it came (before the edits)",
+    ),
     ("Ctrl+O", "Open a latent, sidecar or image"),
     ("Ctrl+S", "Export the tray"),
     ("Ctrl+Z", "Undo"),
@@ -91,6 +99,8 @@ pub struct EditorApp {
     pub(super) face_texture: Option<(u64, TextureHandle)>,
     pub(super) target_texture: Option<TextureHandle>,
     target_rev: Option<u64>,
+    pub(super) before_texture: Option<TextureHandle>,
+    before_rev: Option<u64>,
     pub(super) thumbs: Vec<TextureHandle>,
     pub(super) tray_thumbs: Vec<TextureHandle>,
     strips_rev: Option<u64>,
@@ -109,6 +119,8 @@ pub struct EditorApp {
     pub new_attribute: Option<labelling::NewAttributeForm>,
     /// A plugin version being trained in the background.
     pub training: Option<labelling::Training>,
+    /// The "Export sweep" window, when open.
+    pub sweep_form: Option<SweepForm>,
 }
 
 impl EditorApp {
@@ -187,6 +199,8 @@ impl EditorApp {
             face_texture: None,
             target_texture: None,
             target_rev: None,
+            before_texture: None,
+            before_rev: None,
             thumbs: Vec::new(),
             tray_thumbs: Vec::new(),
             strips_rev: None,
@@ -200,6 +214,7 @@ impl EditorApp {
             label: None,
             new_attribute: None,
             training: None,
+            sweep_form: None,
         })
     }
 
@@ -253,6 +268,15 @@ impl EditorApp {
         self.state.busy += 1;
         let current = self.state.face.as_ref().map(|f| f.latent.clone());
         self.send(Job::LoadPlugin { path, current });
+    }
+
+    /// Opens the "Export sweep" window on the attribute moved last.
+    pub fn open_sweep_form(&mut self) {
+        if self.state.plugin.is_none() {
+            self.state.notice = Some("A sweep needs a plugin".into());
+            return;
+        }
+        self.sweep_form = Some(SweepForm::new(self.state.last_touched.unwrap_or(0)));
     }
 
     /// Exports the tray into `dir` (remembered for next time).
@@ -378,6 +402,11 @@ impl EditorApp {
                     p.last_result = Some(format!("Training stopped: {message}"));
                 }
                 self.state.error = Some(message);
+            }
+            Reply::SweptTo { files } => {
+                s.busy = s.busy.saturating_sub(1);
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                s.notice = Some(format!("Sweep saved: {}", names.join(", ")));
             }
             Reply::Exported { files } => {
                 s.busy = s.busy.saturating_sub(1);
@@ -527,6 +556,14 @@ impl EditorApp {
                 .as_ref()
                 .map(|t| ctx.load_texture("target", to_color_image(t), options));
         }
+        if self.before_rev != Some(self.state.before_rev) {
+            self.before_rev = Some(self.state.before_rev);
+            self.before_texture = self
+                .state
+                .before
+                .as_ref()
+                .map(|b| ctx.load_texture("before", to_color_image(b), options));
+        }
         if self.strips_rev != Some(self.state.strips_rev) {
             self.strips_rev = Some(self.state.strips_rev);
             let tex = |name: String, img: &image::RgbImage| {
@@ -590,6 +627,7 @@ impl EditorApp {
             }
         });
         labelling::show_form(&ctx, self);
+        sweep_export::show(&ctx, self);
         if !self.state.idle() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }

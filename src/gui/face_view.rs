@@ -1,11 +1,14 @@
-//! The central panel: the face, large; beside it the projection target when
-//! the face came from an image.
+//! The central panel: the face, large, smooth by default (crisp pixels one
+//! toggle away). Beside it the projection target when the face came from an
+//! image, and, for a loaded or projected face, a before/after comparison: a
+//! split view, or the face as loaded while B is held.
+
+use egui::{Key, TextureId};
 
 use super::app::EditorApp;
 
-/// Draws the face (and target).
+/// Draws the toolbar and the face (with target and comparison).
 pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
-    let avail = ui.available_size();
     let id = match (&app.gpu_face, &app.face_texture) {
         // The GPU texture holds a face once the first render has answered.
         (Some(g), _) if app.state.face.is_some() => g.id,
@@ -15,34 +18,54 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
             return;
         }
     };
-    match &app.target_texture {
-        Some(target) => {
-            let side = (avail.x / 2.0 - 12.0).min(avail.y - 24.0).max(64.0);
-            ui.horizontal(|ui| {
-                ui.vertical(|ui| {
-                    ui.label("Target image");
-                    ui.add(
-                        egui::Image::from_texture((target.id(), egui::vec2(side, side)))
-                            .alt_text("Target image"),
-                    );
-                });
-                ui.vertical(|ui| {
-                    ui.label("Reconstruction (editable)");
-                    ui.add(
-                        egui::Image::from_texture((id, egui::vec2(side, side)))
-                            .alt_text("Generated face"),
-                    );
-                });
-            });
-        }
-        None => {
-            let side = avail.x.min(avail.y).max(64.0);
-            ui.centered_and_justified(|ui| {
-                ui.add(
-                    egui::Image::from_texture((id, egui::vec2(side, side)))
-                        .alt_text("Generated face"),
-                );
-            });
-        }
+    let before = app.before_texture.as_ref().map(|t| t.id());
+    toolbar(ui, app, before.is_some());
+    let typing = ui.ctx().memory(|m| m.focused().is_some());
+    let hold = !typing && ui.input(|i| i.key_down(Key::B));
+    let mut panels: Vec<(&str, TextureId)> = Vec::new();
+    if let Some(t) = &app.target_texture {
+        panels.push(("Target image", t.id()));
     }
+    match before {
+        Some(b) if app.settings.compare => {
+            panels.push(("Before (as loaded)", b));
+            panels.push(("After (edited)", id));
+        }
+        Some(b) if hold => panels.push(("Before (B held)", b)),
+        _ if app.target_texture.is_some() => panels.push(("Reconstruction (editable)", id)),
+        _ => panels.push(("Generated face", id)),
+    }
+    let avail = ui.available_size();
+    if let [(label, id)] = panels[..] {
+        let side = avail.x.min(avail.y).max(64.0);
+        ui.centered_and_justified(|ui| {
+            ui.add(egui::Image::from_texture((id, egui::vec2(side, side))).alt_text(label));
+        });
+        return;
+    }
+    let n = panels.len() as f32;
+    let side = (avail.x / n - 12.0).min(avail.y - 24.0).max(64.0);
+    ui.horizontal(|ui| {
+        for (label, id) in panels {
+            ui.vertical(|ui| {
+                ui.label(label);
+                ui.add(egui::Image::from_texture((id, egui::vec2(side, side))).alt_text(label));
+            });
+        }
+    });
+}
+
+/// Smooth/crisp scaling and, for a loaded face, the comparison switch.
+fn toolbar(ui: &mut egui::Ui, app: &mut EditorApp, has_before: bool) {
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut app.settings.smooth, "Smooth")
+            .on_hover_text("Smooth (bilinear) scaling; off: crisp pixels");
+        if has_before {
+            ui.checkbox(&mut app.settings.compare, "Compare")
+                .on_hover_text("Show the face as it was loaded beside the edited one");
+            if !app.settings.compare {
+                ui.weak("hold B: before");
+            }
+        }
+    });
 }

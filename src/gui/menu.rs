@@ -18,6 +18,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                 app.pick(Dialog::ExportDir);
                 ui.close();
             }
+            if ui.button("Export sweep…").clicked() {
+                app.open_sweep_form();
+                ui.close();
+            }
             ui.separator();
             if ui.button("Quit").clicked() {
                 ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
@@ -69,6 +73,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
         });
         ui.menu_button("View", |ui| {
             ui.checkbox(&mut app.settings.smooth, "Smooth scaling");
+            ui.checkbox(&mut app.settings.compare, "Compare with the face as loaded");
             ui.horizontal(|ui| {
                 ui.label("Export scale");
                 ui.add(egui::Slider::new(&mut app.settings.export_scale, 1..=plugen_core::imaging::MAX_SCALE).text("x"));

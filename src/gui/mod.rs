@@ -9,6 +9,7 @@ pub mod labelling;
 mod menu;
 pub mod state;
 mod strips;
+pub mod sweep_export;
 pub mod worker;
 
 use std::path::PathBuf;

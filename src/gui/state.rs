@@ -97,6 +97,14 @@ pub struct EditorState {
     pub target: Option<RgbImage>,
     /// Bumped whenever `target` changes (for its texture).
     pub target_rev: u64,
+    /// A loaded or projected face as it first came, for the before/after view.
+    pub before: Option<RgbImage>,
+    /// Bumped whenever `before` changes (for its texture).
+    pub before_rev: u64,
+    /// The render whose image becomes `before`.
+    before_seq: Option<u64>,
+    /// The attribute whose slider moved last (the one a sweep offers first).
+    pub last_touched: Option<usize>,
     next_seq: u64,
     settled_seq: u64,
     /// Jobs other than renders still out.
@@ -137,6 +145,10 @@ impl EditorState {
             projection: None,
             target: None,
             target_rev: 0,
+            before: None,
+            before_rev: 0,
+            before_seq: None,
+            last_touched: None,
             next_seq: 0,
             settled_seq: 0,
             busy: 0,
@@ -228,12 +240,19 @@ impl EditorState {
         self.live = self.sampled(seed, self.live.temperature);
         self.origin = self.live.clone();
         self.set_target(None);
+        self.set_before(None);
         self.render(true)
     }
 
     fn set_target(&mut self, target: Option<RgbImage>) {
         self.target = target;
         self.target_rev += 1;
+    }
+
+    fn set_before(&mut self, before: Option<RgbImage>) {
+        self.before = before;
+        self.before_rev += 1;
+        self.before_seq = None;
     }
 
     /// The next seed after the current one (or 0 for a loaded face).
@@ -245,6 +264,7 @@ impl EditorState {
     pub fn set_value(&mut self, k: usize, value: f32, settle: bool) -> Job {
         if let Some(v) = self.live.values.get_mut(k) {
             *v = value;
+            self.last_touched = Some(k);
         }
         self.live.exact = None;
         self.render(settle)
@@ -302,7 +322,10 @@ impl EditorState {
         };
         self.origin = self.live.clone();
         self.set_target(target);
-        self.render(true)
+        self.set_before(None);
+        let job = self.render(true);
+        self.before_seq = Some(self.next_seq);
+        job
     }
 
     /// Another plugin is active: sliders are rebuilt around the current face.
@@ -336,6 +359,13 @@ impl EditorState {
             return;
         }
         self.compute_ms = ms;
+        if self.before_seq == Some(face.seq)
+            && let Some(image) = &face.image
+        {
+            self.before = Some(image.clone());
+            self.before_rev += 1;
+            self.before_seq = None;
+        }
         if face.seq == self.settled_seq
             && let Some(image) = &face.image
         {
@@ -391,6 +421,34 @@ impl EditorState {
         Some(Job::Export {
             dir,
             items: self.tray.clone(),
+            scale,
+        })
+    }
+
+    /// A job that writes a sweep of attribute `attribute` of the current face
+    /// (`steps` values over the attribute's sweep range) into `dir` as a PNG grid and a GIF.
+    pub fn export_sweep(
+        &mut self,
+        dir: PathBuf,
+        attribute: usize,
+        steps: usize,
+        scale: u32,
+    ) -> Option<Job> {
+        let Some(face) = &self.face else {
+            self.notice = Some("No face yet".into());
+            return None;
+        };
+        if self.plugin.is_none() {
+            self.notice = Some("A sweep needs a plugin".into());
+            return None;
+        }
+        let latent = face.latent.clone();
+        self.busy += 1;
+        Some(Job::Sweep {
+            dir,
+            latent,
+            attribute,
+            steps,
             scale,
         })
     }

@@ -24,6 +24,7 @@ use plugen_core::labelling::{LabelSession, Suggest};
 use plugen_core::model::Model;
 use plugen_core::plugin::Plugin;
 use plugen_core::projection::{self, ProjectionConfig};
+use plugen_core::sweep;
 use plugen_core::train;
 
 /// What the UI needs to know about a loaded plugin.
@@ -118,6 +119,20 @@ pub enum Job {
         /// Set to stop.
         cancel: Arc<AtomicBool>,
     },
+    /// Write a sweep of one attribute of a face into a folder as
+    /// `sweep-NAME-NNN.png` (grid) and `.gif` (animation), never overwriting.
+    Sweep {
+        /// Target folder.
+        dir: PathBuf,
+        /// The face's latent.
+        latent: Vec<f32>,
+        /// Attribute index.
+        attribute: usize,
+        /// Values from one end of the attribute's sweep range to the other.
+        steps: usize,
+        /// Upscaling of each face.
+        scale: u32,
+    },
     /// Write faces as PNG + sidecar into a folder, never overwriting.
     Export {
         /// Target folder.
@@ -197,6 +212,11 @@ pub enum Reply {
     TrainFailed {
         /// Why.
         message: String,
+    },
+    /// A sweep was written.
+    SweptTo {
+        /// The PNG grid and the GIF.
+        files: Vec<PathBuf>,
     },
     /// Export finished.
     Exported {
@@ -417,6 +437,43 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
                 fraction: 0.0,
                 loss: f32::NAN,
             })
+        }
+        Job::Sweep {
+            dir,
+            latent,
+            attribute,
+            steps,
+            scale,
+        } => {
+            let spec = sweep::SweepSpec {
+                attributes: vec![attribute],
+                from: None,
+                to: None,
+                steps,
+            };
+            let rows = sweep::render(model, &latent, &spec)?;
+            let name = model.require_plugin()?.attributes()[attribute].name.clone();
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let stem = (1..10_000)
+                .map(|n| format!("sweep-{name}-{n:03}"))
+                .find(|stem| {
+                    !dir.join(format!("{stem}.png")).exists()
+                        && !dir.join(format!("{stem}.gif")).exists()
+                })
+                .ok_or_else(|| Error::format(&dir, "no free sweep file name left"))?;
+            let mut files = Vec::new();
+            for ext in ["png", "gif"] {
+                let path = dir.join(format!("{stem}.{ext}"));
+                if let Err(e) = sweep::save(&path, &rows, scale, Overwrite::Never) {
+                    // Both or neither: no lone grid left behind.
+                    for f in &files {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    return Err(e);
+                }
+                files.push(path);
+            }
+            Ok(Reply::SweptTo { files })
         }
         Job::Export { dir, items, scale } => {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
