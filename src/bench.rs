@@ -175,6 +175,70 @@ fn train_seconds(model: &Model) -> Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Projection rows: seconds and pixel MSE per image, ours (the encoder's guess
+/// plus refinement) against the 150-step projection from a random start as
+/// the peer, on `generated` held-out generated faces and the photos in `photos`.
+pub fn projection_figures(
+    model: &mut Model,
+    generated: usize,
+    photos: &Path,
+) -> Result<Vec<Figure>> {
+    if model.encoder()?.is_none() {
+        return Err(Error::invalid(format!(
+            "{} has no encoder to measure (plugen train-encoder makes one)",
+            model.bundle().dir().display()
+        )));
+    }
+    let size = model.generator().config().image_size() as u32;
+    let mut targets = Vec::new();
+    for i in 0..generated {
+        // Seeds apart from the encoder's training stream and the bench's latents.
+        let z = Latents::new(
+            model.latent_dim(),
+            SeededRng::new(90_000 + i as u64, 0).normal_vec(model.latent_dim()),
+        )?;
+        targets.push((false, model.render(&z)?.remove(0)));
+    }
+    let mut names: Vec<_> = std::fs::read_dir(photos)
+        .map_err(|e| Error::io(photos, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "jpg"))
+        .collect();
+    names.sort();
+    for p in &names {
+        targets.push((true, plugen_core::projection::load_target(p, size)?));
+    }
+    let (mut time, mut gen_mse, mut photo_mse) = (
+        [Vec::new(), Vec::new()],
+        [Vec::new(), Vec::new()],
+        [Vec::new(), Vec::new()],
+    );
+    for (photo, target) in &targets {
+        for (k, use_encoder) in [(0, true), (1, false)] {
+            let t = Instant::now();
+            let p = model.project(target, use_encoder, 0, None, &mut |_, _, _| true)?;
+            time[k].push(t.elapsed().as_secs_f64());
+            let mse = if *photo { &mut photo_mse } else { &mut gen_mse };
+            mse[k].push(p.mse as f64);
+        }
+    }
+    let figure = |name: &str, [ours, peer]: [Vec<f64>; 2]| -> Option<Figure> {
+        (!ours.is_empty()).then(|| Figure {
+            name: name.into(),
+            ours: Stat::of(ours),
+            peer: Some(Stat::of(peer)),
+        })
+    };
+    Ok([
+        figure("project_s", time),
+        figure("project_mse_generated", gen_mse),
+        figure("project_mse_photos", photo_mse),
+    ]
+    .into_iter()
+    .flatten()
+    .collect())
+}
+
 /// Measures everything; `with_peer` also runs the onnxruntime peer, `with_train`
 /// also times a full training run (minutes).
 ///
@@ -358,6 +422,9 @@ pub fn table(r: &Report) -> String {
             "peak RSS {m:.0} MiB; {} threads; peer: {}\n",
             r.threads, r.peer
         );
+    }
+    if r.figures.iter().any(|f| f.name.starts_with("project_")) {
+        s += "project_*: ours = encoder guess + refinement; peer = 150 Adam steps from a random start\n";
     }
     s += &format!("ours on {}\n", r.device);
     s

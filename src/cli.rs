@@ -20,6 +20,7 @@ use plugen_core::fsutil::{self, Overwrite};
 use plugen_core::imaging;
 use plugen_core::labelling::{self, LabelSet};
 use plugen_core::model::{Model, PluginChoice};
+use plugen_core::projection;
 use plugen_core::session::EditSession;
 use plugen_core::sweep;
 use plugen_core::train::{self, AttributeMeta, TrainConfig};
@@ -310,6 +311,41 @@ enum Command {
         /// Also time training the default plugin on the committed 20 000 pairs (minutes).
         #[arg(long)]
         train: bool,
+        /// Also measure projection (minutes): the encoder's guess plus refinement,
+        /// against 150 steps from a random start as the peer, on held-out generated
+        /// faces and the photos in assets/photos.
+        #[arg(long)]
+        projection: bool,
+    },
+    /// Project photos into the latent space: per image, the reconstruction
+    /// (OUT/NAME.png) and an editable sidecar (OUT/NAME.json).
+    Project {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin for the readouts (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Images (PNG or JPEG), each centre-cropped to a square.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Ignore the model's encoder: 150 optimisation steps from a random start.
+        #[arg(long)]
+        no_encoder: bool,
+        /// Seed of the random start (without an encoder).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Optimisation steps (default: 25 after the encoder's guess, 150 without).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Upscale the reconstruction PNGs by this integer factor.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+        /// Replace existing output files.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Sweep attributes of one face from one value to another: a PNG grid (one row
     /// per attribute) or an animated GIF.
@@ -395,6 +431,67 @@ enum Command {
 
 /// Edits one latent (no flow round trip when nothing is set), writes its PNG at
 /// `png` and its sidecar next to it, and returns the sidecar.
+/// Projects one image and writes OUT/STEM.png and OUT/STEM.json; returns the line to print.
+#[allow(clippy::too_many_arguments)]
+fn project_one(
+    model: &mut Model,
+    path: &Path,
+    out: &Path,
+    use_encoder: bool,
+    seed: u64,
+    steps: Option<usize>,
+    scale: u32,
+    overwrite: Overwrite,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<String> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::format(path, "not a usable image file name"))?;
+    let png = out.join(format!("{stem}.png"));
+    let json = out.join(format!("{stem}.json"));
+    for p in [&png, &json] {
+        if overwrite == Overwrite::Never && p.exists() {
+            return Err(Error::format(p, "exists (pass --overwrite to replace it)"));
+        }
+    }
+    let size = model.generator().config().image_size() as u32;
+    let target = projection::load_target(path, size)?;
+    let t = std::time::Instant::now();
+    let projected = model.project(&target, use_encoder, seed, steps, &mut |step, steps, _| {
+        progress(step, steps);
+        true
+    })?;
+    let seconds = t.elapsed().as_secs_f32();
+    let z = Latents::new(projected.latent.len(), projected.latent.clone())?;
+    let image = model.render(&z)?.remove(0);
+    let mut side = Sidecar::new(projected.latent.clone(), model.generator_sha256());
+    side.image = Some(format!("{stem}.png"));
+    side.projected_from = Some(path.display().to_string());
+    side.projection_mse = Some(projected.mse);
+    let mut readouts = String::new();
+    if let Some(p) = model.plugin() {
+        let values = p.readout(&z)?.remove(0);
+        for (a, v) in p.attributes().iter().zip(&values) {
+            side.readout.insert(a.name.clone(), *v);
+            readouts.push_str(&format!(", {} {v:+.2}", a.name));
+        }
+        side.plugin_sha256 = Some(p.weights_sha256().to_string());
+    }
+    imaging::save_png(&png, &image, scale, overwrite)?;
+    if let Err(e) = sidecar::write(&json, &side, overwrite) {
+        let _ = std::fs::remove_file(&png);
+        return Err(e);
+    }
+    Ok(format!(
+        "{} -> {}: MSE {:.4} in {seconds:.1} s{readouts}",
+        path.display(),
+        png.display(),
+        projected.mse
+    ))
+}
+
 fn edit_and_write(
     model: &Model,
     start: &[f32],
@@ -895,9 +992,16 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
             no_peer,
             train,
+            projection,
         } => {
             let mut model = model.load(&plugin)?;
-            let report = crate::bench::run(&mut model, repeats.max(3), !no_peer, train)?;
+            let mut report = crate::bench::run(&mut model, repeats.max(3), !no_peer, train)?;
+            if projection {
+                let photos = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos");
+                report
+                    .figures
+                    .extend(crate::bench::projection_figures(&mut model, 6, &photos)?);
+            }
             if json {
                 println!(
                     "{}",
@@ -906,6 +1010,77 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             } else {
                 print!("{}", crate::bench::table(&report));
+            }
+            Ok(())
+        }
+        Command::Project {
+            model,
+            plugin,
+            images,
+            out,
+            no_encoder,
+            seed,
+            steps,
+            scale,
+            overwrite,
+        } => {
+            if steps == Some(0) || steps.is_some_and(|s| s > 10_000) {
+                return Err(Error::invalid("--steps must be 1..=10000"));
+            }
+            let mut model = model.load(&plugin)?;
+            let overwrite = if overwrite {
+                Overwrite::Allow
+            } else {
+                Overwrite::Never
+            };
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            if !no_encoder && model.encoder()?.is_none() {
+                eprintln!(
+                    "plugen: {} has no encoder (plugen train-encoder makes one): 150 steps per image",
+                    model.bundle().dir().display()
+                );
+            }
+            let pb = bar(
+                images.len() as u64,
+                "{bar:40} {pos}/{len} images {elapsed} {msg}",
+            );
+            let mut failed = 0usize;
+            for path in &images {
+                let name = path.display().to_string();
+                let result = project_one(
+                    &mut model,
+                    path,
+                    &out,
+                    !no_encoder,
+                    seed,
+                    steps,
+                    scale,
+                    overwrite,
+                    &mut |step, steps| {
+                        pb.set_message(format!("{name}: step {step}/{steps}"));
+                    },
+                );
+                pb.inc(1);
+                match result {
+                    Ok(line) => pb.suspend(|| println!("{line}")),
+                    Err(e) => {
+                        failed += 1;
+                        let msg = e.to_string();
+                        let line = if msg.contains(&name) {
+                            msg
+                        } else {
+                            format!("{name}: {msg}")
+                        };
+                        pb.suspend(|| eprintln!("plugen: error: {line}"));
+                    }
+                }
+            }
+            pb.finish_and_clear();
+            if failed > 0 {
+                return Err(Error::invalid(format!(
+                    "{failed} of {} images could not be projected",
+                    images.len()
+                )));
             }
             Ok(())
         }

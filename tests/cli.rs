@@ -1358,3 +1358,139 @@ fn sweep_refuses_bad_requests_with_one_line_and_writes_nothing() {
     ]);
     assert!(image::open(&out).is_ok());
 }
+
+#[test]
+fn project_writes_editable_reconstructions_and_reports_each_bad_image() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let faces = tmp.path().join("faces");
+    ok(&["sample", "-n", "1", "--seed", "9090", "--out", s(&faces)]);
+    let face = faces.join("000000.png");
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir(&bad).expect("mkdir");
+    let broken = bad.join("broken.png");
+    std::fs::write(&broken, b"\x89PNG but not really").expect("write");
+    let tiny = bad.join("tiny.png");
+    image::RgbImage::new(8, 8).save(&tiny).expect("tiny");
+    let missing = bad.join("missing.jpg");
+    let out = tmp.path().join("out");
+    let run = plugen(&[
+        "project",
+        s(&broken),
+        s(&face),
+        s(&tiny),
+        s(&missing),
+        "--out",
+        s(&out),
+    ]);
+    assert!(
+        !run.status.success(),
+        "bad images make the run fail at the end"
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("plugen: error: "))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        4,
+        "one line per bad image and a summary: {stderr}"
+    );
+    assert!(errors[0].contains("broken.png"), "{stderr}");
+    assert!(
+        errors[1].contains("tiny.png") && errors[1].contains("too small"),
+        "{stderr}"
+    );
+    assert!(errors[2].contains("missing.jpg"), "{stderr}");
+    assert!(errors[3].contains("3 of 4"), "{stderr}");
+    // The good image in the middle was projected all the same.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("000000.png") && stdout.contains("MSE"),
+        "{stdout}"
+    );
+    let written: Vec<String> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written.len(), 2, "only the good image's files: {written:?}");
+    let side: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("000000.json")).expect("sidecar"))
+            .expect("json");
+    let mse = side["projection_mse"].as_f64().expect("mse");
+    assert!(
+        mse < 0.03,
+        "a generated face reconstructs closely: MSE {mse}"
+    );
+    assert_eq!(side["latent"].as_array().expect("latent").len(), 100);
+    assert!(
+        side["projected_from"]
+            .as_str()
+            .expect("source")
+            .ends_with("000000.png")
+    );
+    // The sidecar opens as an editable face: edit renders the same reconstruction.
+    let again = tmp.path().join("again.png");
+    ok(&[
+        "edit",
+        "--latent",
+        s(&out.join("000000.json")),
+        "--out",
+        s(&again),
+    ]);
+    assert_eq!(
+        std::fs::read(&again).expect("again"),
+        std::fs::read(out.join("000000.png")).expect("reconstruction")
+    );
+    // Existing files are kept unless --overwrite.
+    let before = std::fs::read(out.join("000000.json")).expect("sidecar");
+    let run = plugen(&["project", s(&face), "--out", s(&out)]);
+    let e = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && e.contains("exists") && e.contains("1 of 1"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("000000.json")).expect("kept"),
+        before
+    );
+}
+
+#[test]
+fn a_broken_encoder_is_named_and_does_not_stop_sampling() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = tmp.path().join("model");
+    std::fs::create_dir(&model).expect("mkdir");
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/dcgan-digiface64");
+    for f in [
+        "manifest.json",
+        "generator.safetensors",
+        "encoder.json",
+        "encoder.safetensors",
+    ] {
+        std::fs::copy(bundled.join(f), model.join(f)).expect("copy");
+    }
+    let mut weights = std::fs::read(model.join("encoder.safetensors")).expect("weights");
+    let n = weights.len();
+    weights[n - 10] ^= 0xff;
+    std::fs::write(model.join("encoder.safetensors"), weights).expect("write");
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut_face.png");
+    let out = tmp.path().join("out");
+    let run = plugen(&["project", s(&photo), "--model", s(&model), "--out", s(&out)]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("encoder.safetensors") && stderr.contains("sha256"),
+        "{stderr}"
+    );
+    // Sampling does not need the encoder.
+    ok(&[
+        "sample",
+        "-n",
+        "1",
+        "--model",
+        s(&model),
+        "--out",
+        s(&tmp.path().join("s")),
+    ]);
+}

@@ -23,7 +23,7 @@ use plugen_core::imaging;
 use plugen_core::labelling::{LabelSession, Suggest};
 use plugen_core::model::Model;
 use plugen_core::plugin::Plugin;
-use plugen_core::projection::{self, ProjectionConfig};
+use plugen_core::projection;
 use plugen_core::sweep;
 use plugen_core::train;
 
@@ -369,19 +369,15 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
         Job::Project { path, seed, cancel } => {
             let size = model.generator().config().image_size() as u32;
             let target = projection::load_target(&path, size)?;
-            let config = ProjectionConfig {
-                seed,
-                ..Default::default()
-            };
-            let steps = config.steps;
-            let latent =
-                projection::project(model.generator(), &target, &config, &mut |step, loss| {
-                    if step % 5 == 0 || step == steps {
+            let projected =
+                model.project(&target, true, seed, None, &mut |step, steps, loss| {
+                    if step % 5 == 0 || step == steps || steps <= 20 {
                         let _ = replies.send(Reply::Progress { step, steps, loss });
                         wake();
                     }
                     !cancel.load(Ordering::Relaxed)
                 })?;
+            let latent = projected.latent;
             Ok(Reply::Loaded {
                 code: encode(model, &latent)?,
                 source: path,

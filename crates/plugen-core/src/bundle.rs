@@ -141,6 +141,12 @@ impl Bundle {
         versions::latest(&self.dir)
     }
 
+    /// The bundle's image encoder manifest (`encoder.json`), if it has one.
+    pub fn encoder(&self) -> Option<PathBuf> {
+        let path = self.dir.join(crate::encoder::MANIFEST_FILE);
+        path.is_file().then_some(path)
+    }
+
     /// Writes a manifest into `dir`.
     pub fn write_manifest(
         dir: &Path,

@@ -212,6 +212,11 @@ impl Encoder {
         &self.config
     }
 
+    /// The device its weights live on.
+    pub fn device(&self) -> &Device {
+        self.out.weight().device()
+    }
+
     /// Predicts latents (N, latent_dim) for images (N, size, size, channels),
     /// channel-last, values in [−1, 1] (the generator's output convention).
     pub fn encode(&self, images: &Tensor) -> Result<Tensor> {

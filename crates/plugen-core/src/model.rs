@@ -9,11 +9,13 @@ use image::RgbImage;
 
 use crate::bundle::{self, Bundle};
 use crate::device::{Compute, DeviceChoice};
+use crate::encoder::Encoder;
 use crate::error::{Error, Result};
 use crate::formats::latents::Latents;
 use crate::generator::{Generator, images_to_bytes};
 use crate::gpu::{FaceFrame, FaceInput, GpuContext, GpuFace, GpuGenerator};
 use crate::plugin::Plugin;
+use crate::projection::{self, Projected};
 
 /// Which plugin to load with a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct Model {
     gpu: Option<GpuParts>,
     device_name: String,
     device_note: Option<String>,
+    /// The image encoder, once loaded (`Some(None)`: the bundle has none).
+    encoder: Option<Option<Encoder>>,
 }
 
 impl Model {
@@ -76,6 +80,7 @@ impl Model {
             gpu,
             device_name,
             device_note,
+            encoder: None,
         };
         match plugin {
             PluginChoice::None => {}
@@ -87,6 +92,42 @@ impl Model {
             PluginChoice::Path(p) => model.set_plugin(p)?,
         }
         Ok(model)
+    }
+
+    /// The bundle's image encoder (loaded on first use), or None if it has none.
+    /// A broken `encoder.json` or weights file is an error naming the file.
+    pub fn encoder(&mut self) -> Result<Option<&Encoder>> {
+        if self.encoder.is_none() {
+            let loaded = match self.bundle.encoder() {
+                Some(json) => Some(Encoder::load(&json, self.generator_sha256(), &self.device)?),
+                None => None,
+            };
+            self.encoder = Some(loaded);
+        }
+        Ok(self.encoder.as_ref().and_then(Option::as_ref))
+    }
+
+    /// Projects an image (already `size`×`size`) into a latent: from the
+    /// encoder's guess plus a few refinement steps where the bundle has an
+    /// encoder and `use_encoder` is set, else 150 steps from a random start of
+    /// `seed`; `steps` overrides the step count.
+    pub fn project(
+        &mut self,
+        target: &RgbImage,
+        use_encoder: bool,
+        seed: u64,
+        steps: Option<usize>,
+        progress: &mut dyn FnMut(usize, usize, f32) -> bool,
+    ) -> Result<Projected> {
+        if use_encoder {
+            self.encoder()?;
+        }
+        let encoder = self
+            .encoder
+            .as_ref()
+            .and_then(Option::as_ref)
+            .filter(|_| use_encoder);
+        projection::project_image(&self.generator, encoder, target, seed, steps, progress)
     }
 
     /// Loads a plugin for this generator, replacing the current one only on success.

@@ -44,7 +44,7 @@ fn projection_reconstructs_a_generated_face() -> plugen_core::Result<()> {
         steps: 150,
         ..Default::default()
     };
-    let z = projection::project(model.generator(), &loaded, &config, &mut |_, l| {
+    let z = projection::project(model.generator(), &loaded, &config, None, &mut |_, l| {
         losses.push(l);
         true
     })?;
@@ -59,8 +59,36 @@ fn projection_reconstructs_a_generated_face() -> plugen_core::Result<()> {
         "projection MSE {err} vs a random face's {baseline}"
     );
     assert!(losses.last() < losses.first());
+    // The bundle's encoder: its guess plus a few refinement steps reconstructs
+    // at least as closely as the 150 steps from a random start.
+    let mut model = model;
+    let mut steps_seen = 0;
+    let fast = model.project(&loaded, true, 0, None, &mut |_, steps, _| {
+        steps_seen = steps;
+        true
+    })?;
+    assert!(fast.from_encoder, "the bundle ships an encoder");
+    assert_eq!(steps_seen, projection::REFINEMENT_STEPS);
+    let fast_face = model
+        .render(&Latents::new(100, fast.latent.clone())?)?
+        .remove(0);
+    let fast_err = mse(&fast_face, &target);
+    println!(
+        "MSE with the encoder: {fast_err:.4} (reported {:.4})",
+        fast.mse
+    );
+    assert!(
+        fast_err < err * 1.2,
+        "encoder + refinement MSE {fast_err} vs 150 steps {err}"
+    );
+    assert!(
+        (fast.mse as f64 - fast_err).abs() < 0.01,
+        "reported MSE is the face's"
+    );
     // Cancelling stops it with Error::Cancelled.
-    let r = projection::project(model.generator(), &loaded, &config, &mut |step, _| step < 3);
+    let r = projection::project(model.generator(), &loaded, &config, None, &mut |step, _| {
+        step < 3
+    });
     assert!(matches!(r, Err(plugen_core::Error::Cancelled)));
     let _ = Bundle::open(&default_model_dir())?;
     Ok(())

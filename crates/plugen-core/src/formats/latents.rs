@@ -73,10 +73,11 @@ pub fn read(path: &Path, dim: usize) -> Result<Latents> {
             let s = sidecar::read(path)?;
             (vec![s.latent.len()], s.latent)
         }
+        "jsonl" => read_manifest(path, dim)?,
         _ => {
             return Err(Error::format(
                 path,
-                "unknown latent file type: use .npy, .safetensors or a plugen sidecar .json",
+                "unknown latent file type: use .npy, .safetensors, a plugen sidecar .json or a run's manifest.jsonl",
             ));
         }
     };
@@ -101,6 +102,44 @@ pub fn read(path: &Path, dim: usize) -> Result<Latents> {
         ));
     }
     Ok(latents)
+}
+
+/// A run's `manifest.jsonl`: one sidecar per line, in image order.
+fn read_manifest(path: &Path, dim: usize) -> Result<(Vec<usize>, Vec<f32>)> {
+    let bytes = fsutil::read_limited(path, MAX_LATENT_FILE_BYTES)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::format(path, "manifest is not UTF-8 text"))?;
+    let mut data = Vec::new();
+    let mut rows = 0;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let s = sidecar::parse(path, line.as_bytes()).map_err(|e| {
+            let why = match e {
+                Error::Format { message, .. } => message,
+                other => other.to_string(),
+            };
+            Error::format(path, format!("line {}: {why}", i + 1))
+        })?;
+        if s.latent.len() != dim {
+            return Err(Error::format(
+                path,
+                format!(
+                    "line {}: latent has {} numbers; expected {dim}",
+                    i + 1,
+                    s.latent.len()
+                ),
+            ));
+        }
+        data.extend(s.latent);
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(Error::format(path, "manifest has no faces"));
+    }
+    Ok((vec![rows, dim], data))
 }
 
 fn read_safetensors(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
@@ -128,4 +167,42 @@ fn read_safetensors(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
 pub fn write_npy(path: &Path, latents: &Latents, overwrite: Overwrite) -> Result<()> {
     let bytes = npy::encode(&[latents.count(), latents.dim], &latents.data);
     fsutil::write_atomic(path, &bytes, overwrite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_manifest_reads_as_rows_and_bad_lines_are_named() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io(Path::new("tmp"), e))?;
+        let line = |z: Vec<f32>| {
+            serde_json::to_string(&sidecar::Sidecar::new(z, "abc")).unwrap_or_default()
+        };
+        let path = dir.path().join("manifest.jsonl");
+        let text = format!("{}\n{}\n", line(vec![1.0, 2.0]), line(vec![3.0, 4.0]));
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        let z = read(&path, 2)?;
+        assert_eq!((z.count(), z.row(1)), (2, &[3.0f32, 4.0][..]));
+        let bad = format!("{}\n{{\"format\": 1}}\n", line(vec![1.0, 2.0]));
+        std::fs::write(&path, bad).map_err(|e| Error::io(&path, e))?;
+        let e = read(&path, 2)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("manifest.jsonl: line 2: not a plugen sidecar"),
+            "{e}"
+        );
+        assert_eq!(e.matches("manifest.jsonl").count(), 1, "{e}");
+        let e = read(&path, 3)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("line 1: latent has 2 numbers; expected 3"),
+            "{e}"
+        );
+        Ok(())
+    }
 }

@@ -43,6 +43,12 @@ pub struct Sidecar {
     /// What the plugin reads off the latent (user units).
     #[serde(default)]
     pub readout: BTreeMap<String, f32>,
+    /// For a projected photo: the image file it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_from: Option<String>,
+    /// For a projected photo: pixel mean squared error of the reconstruction ([−1, 1] units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection_mse: Option<f32>,
     /// SHA-256 of the generator weights.
     pub generator_sha256: String,
     /// SHA-256 of the plugin weights, if a plugin was used.
@@ -64,6 +70,8 @@ impl Sidecar {
             temperature: None,
             requested: BTreeMap::new(),
             readout: BTreeMap::new(),
+            projected_from: None,
+            projection_mse: None,
             generator_sha256: generator_sha256.into(),
             plugin_sha256: None,
         }
