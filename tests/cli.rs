@@ -1494,3 +1494,74 @@ fn a_broken_encoder_is_named_and_does_not_stop_sampling() {
         s(&tmp.path().join("s")),
     ]);
 }
+
+#[test]
+fn train_encoder_writes_an_encoder_that_projection_uses() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let model = tmp.path().join("model");
+    std::fs::create_dir(&model).expect("mkdir");
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/dcgan-digiface64");
+    for f in ["manifest.json", "generator.safetensors"] {
+        std::fs::copy(bundled.join(f), model.join(f)).expect("copy");
+    }
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/photos/astronaut_face.png");
+    // Without an encoder, projection says so and runs the long way.
+    let run = plugen(&[
+        "project",
+        s(&photo),
+        "--model",
+        s(&model),
+        "--steps",
+        "2",
+        "--out",
+        s(&tmp.path().join("a")),
+    ]);
+    assert!(run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("has no encoder"));
+    let out = ok(&[
+        "train-encoder",
+        "--model",
+        s(&model),
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+    ]);
+    assert!(out.contains("held-out latent MSE"), "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("encoder.json")).expect("json"))
+            .expect("manifest");
+    assert_eq!(manifest["training"]["steps"], 3);
+    // Never replaced silently.
+    let weights = std::fs::read(model.join("encoder.safetensors")).expect("weights");
+    let e = fails(&[
+        "train-encoder",
+        "--model",
+        s(&model),
+        "--steps",
+        "3",
+        "--batch",
+        "4",
+    ]);
+    assert!(
+        e.contains("encoder.json") && e.contains("exists"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read(model.join("encoder.safetensors")).expect("kept"),
+        weights
+    );
+    // Projection now starts from it, quietly.
+    let run = plugen(&[
+        "project",
+        s(&photo),
+        "--model",
+        s(&model),
+        "--steps",
+        "2",
+        "--out",
+        s(&tmp.path().join("b")),
+    ]);
+    assert!(run.status.success());
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("has no encoder"));
+}

@@ -332,11 +332,19 @@ impl TrainedEncoder {
             .collect();
         let json = dir.join(MANIFEST_FILE);
         let mut manifest = self.manifest.clone();
-        manifest.sha256 = weights::save(&dir.join(&manifest.weights), &tensors, overwrite)?;
+        if overwrite == Overwrite::Never && json.exists() {
+            return Err(Error::format(&json, "exists (pass --overwrite to replace it)"));
+        }
+        let weights_path = dir.join(&manifest.weights);
+        manifest.sha256 = weights::save(&weights_path, &tensors, overwrite)?;
         let mut text =
             serde_json::to_string_pretty(&manifest).map_err(|e| Error::invalid(e.to_string()))?;
         text.push('\n');
-        fsutil::write_atomic(&json, text.as_bytes(), overwrite)?;
+        if let Err(e) = fsutil::write_atomic(&json, text.as_bytes(), overwrite) {
+            // No weights without the manifest that vouches for them.
+            let _ = std::fs::remove_file(&weights_path);
+            return Err(e);
+        }
         Ok(json)
     }
 
