@@ -188,7 +188,7 @@ enum Command {
         /// Plugin to use (plugin.json or its folder; default: the model's own).
         #[arg(long)]
         plugin: Option<PathBuf>,
-        /// Latent file: .npy, .safetensors or a sidecar .json.
+        /// Latent file: .npy, .safetensors, a sidecar .json or a run's manifest.jsonl.
         #[arg(long)]
         latent: PathBuf,
         /// Which latent of a multi-latent file.
@@ -355,7 +355,7 @@ enum Command {
         /// Plugin to use (plugin.json or its folder; default: the model's own).
         #[arg(long)]
         plugin: Option<PathBuf>,
-        /// The face: latent file (.npy, .safetensors or a sidecar .json).
+        /// The face: latent file (.npy, .safetensors, a sidecar .json or a run's manifest.jsonl).
         #[arg(long)]
         latent: PathBuf,
         /// Row of the latent file to use.
@@ -431,6 +431,18 @@ enum Command {
 
 /// Edits one latent (no flow round trip when nothing is set), writes its PNG at
 /// `png` and its sidecar next to it, and returns the sidecar.
+/// Latent `index` of `rows` (read from `file`), or an error naming both.
+fn row_at<'a>(rows: &'a Latents, index: usize, file: &Path) -> Result<&'a [f32]> {
+    if index >= rows.count() {
+        return Err(Error::invalid(format!(
+            "--index {index}: {} holds {} latents",
+            file.display(),
+            rows.count()
+        )));
+    }
+    Ok(rows.row(index))
+}
+
 /// Projects one image and writes OUT/STEM.png and OUT/STEM.json; returns the line to print.
 #[allow(clippy::too_many_arguments)]
 fn project_one(
@@ -737,11 +749,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let model = model.load(&plugin)?;
             let rows = latents::read(&latent, model.latent_dim())?;
             let sets = parse_sets(&sets)?;
-            let overwrite = if overwrite {
-                Overwrite::Allow
-            } else {
-                Overwrite::Never
-            };
+            let overwrite = Overwrite::when(overwrite);
             if all {
                 std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
                 let mut manifest = String::new();
@@ -762,14 +770,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("wrote {} edited faces to {}", rows.count(), out.display());
                 return Ok(());
             }
-            if index >= rows.count() {
-                return Err(Error::invalid(format!(
-                    "--index {index}: {} holds {} latents",
-                    latent.display(),
-                    rows.count()
-                )));
-            }
-            edit_and_write(&model, rows.row(index), &sets, &out, scale, overwrite)?;
+            let start = row_at(&rows, index, &latent)?;
+            edit_and_write(&model, start, &sets, &out, scale, overwrite)?;
             println!(
                 "wrote {} and {}",
                 out.display(),
@@ -1028,11 +1030,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Err(Error::invalid("--steps must be 1..=10000"));
             }
             let mut model = model.load(&plugin)?;
-            let overwrite = if overwrite {
-                Overwrite::Allow
-            } else {
-                Overwrite::Never
-            };
+            let overwrite = Overwrite::when(overwrite);
             std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
             if !no_encoder && model.encoder()?.is_none() {
                 eprintln!(
@@ -1102,13 +1100,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let model = model.load(&plugin)?;
             let p = model.require_plugin()?;
             let rows = latents::read(&latent, model.latent_dim())?;
-            if index >= rows.count() {
-                return Err(Error::invalid(format!(
-                    "--index {index}: {} holds {} latents",
-                    latent.display(),
-                    rows.count()
-                )));
-            }
+            let face = row_at(&rows, index, &latent)?;
             let attributes = match &attribute {
                 Some(name) => vec![p.index_of(name)?],
                 None => (0..p.attributes().len()).collect(),
@@ -1119,12 +1111,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 to,
                 steps,
             };
-            let faces = sweep::render(&model, rows.row(index), &spec)?;
-            let overwrite = if overwrite {
-                Overwrite::Allow
-            } else {
-                Overwrite::Never
-            };
+            let faces = sweep::render(&model, face, &spec)?;
+            let overwrite = Overwrite::when(overwrite);
             sweep::save(&out, &faces, scale, overwrite)?;
             println!("wrote {}", out.display());
             for &k in &spec.attributes {
@@ -1178,11 +1166,7 @@ pub fn run(cli: Cli) -> Result<()> {
             pb.finish_and_clear();
             let dir = out.unwrap_or_else(|| model.bundle().dir().to_path_buf());
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            let overwrite = if overwrite {
-                Overwrite::Allow
-            } else {
-                Overwrite::Never
-            };
+            let overwrite = Overwrite::when(overwrite);
             let json = trained.save(&dir, overwrite)?;
             let t = &trained.manifest.training;
             println!(
@@ -1201,11 +1185,7 @@ pub fn run(cli: Cli) -> Result<()> {
             overwrite,
         } => {
             let name = name.unwrap_or_else(|| default_name(&out));
-            let overwrite = if overwrite {
-                Overwrite::Allow
-            } else {
-                Overwrite::Never
-            };
+            let overwrite = Overwrite::when(overwrite);
             let m = plugen_core::import::import_torch(
                 &checkpoint,
                 key.as_deref(),

@@ -1543,10 +1543,7 @@ fn train_encoder_writes_an_encoder_that_projection_uses() {
         "--batch",
         "4",
     ]);
-    assert!(
-        e.contains("encoder.json") && e.contains("exists"),
-        "{e}"
-    );
+    assert!(e.contains("encoder.json") && e.contains("exists"), "{e}");
     assert_eq!(
         std::fs::read(model.join("encoder.safetensors")).expect("kept"),
         weights

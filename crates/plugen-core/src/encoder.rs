@@ -17,7 +17,6 @@
 //! It is trained on the generator's own samples ([`train`]): pairs are free —
 //! sample z, decode, learn to map the face back to z.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -322,18 +321,14 @@ impl TrainedEncoder {
     /// Writes `encoder.json` and `encoder.safetensors` into `dir`, replacing
     /// existing ones only with `overwrite`. Returns the manifest's path.
     pub fn save(&self, dir: &Path, overwrite: Overwrite) -> Result<PathBuf> {
-        let tensors: HashMap<String, Tensor> = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect();
+        let tensors = weights::varmap_tensors(&self.varmap)?;
         let json = dir.join(MANIFEST_FILE);
         let mut manifest = self.manifest.clone();
         if overwrite == Overwrite::Never && json.exists() {
-            return Err(Error::format(&json, "exists (pass --overwrite to replace it)"));
+            return Err(Error::format(
+                &json,
+                "exists (pass --overwrite to replace it)",
+            ));
         }
         let weights_path = dir.join(&manifest.weights);
         manifest.sha256 = weights::save(&weights_path, &tensors, overwrite)?;
@@ -505,6 +500,8 @@ pub fn heldout_error(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     /// The im2col columns times a packed kernel equal candle's conv2d

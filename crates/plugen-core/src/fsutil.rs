@@ -15,6 +15,13 @@ pub enum Overwrite {
     Allow,
 }
 
+impl Overwrite {
+    /// `Allow` when the user asked for it (an `--overwrite` flag), else `Never`.
+    pub fn when(allowed: bool) -> Self {
+        if allowed { Self::Allow } else { Self::Never }
+    }
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: Overwrite) -> Result<()> {
     write_atomic_with(path, overwrite, |w| w.write_all(bytes))

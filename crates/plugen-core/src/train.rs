@@ -354,14 +354,7 @@ impl Trained {
         };
         let mut written: Vec<PathBuf> = Vec::new();
         let result = (|| -> Result<()> {
-            let tensors: HashMap<String, Tensor> = self
-                .varmap
-                .data()
-                .lock()
-                .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-                .collect();
+            let tensors = weights::varmap_tensors(&self.varmap)?;
             let path = dir.join(&manifest.weights);
             weights::save(&path, &tensors, Overwrite::Never)?;
             written.push(path);

@@ -94,6 +94,17 @@ pub fn load(path: &Path, device: &Device) -> Result<WeightFile> {
     Ok(WeightFile { tensors, sha256 })
 }
 
+/// The tensors of a training run's variables, by name (to save them).
+pub fn varmap_tensors(varmap: &candle_nn::VarMap) -> Result<HashMap<String, Tensor>> {
+    Ok(varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect())
+}
+
 /// Saves f32 tensors to a safetensors file atomically; returns the file's SHA-256.
 pub fn save(
     path: &Path,
