@@ -108,7 +108,8 @@ fn peer(
     model_dir: &Path,
     threads: usize,
     repeats: usize,
-) -> std::result::Result<(Stat, Stat, String), String> {
+    pngs: usize,
+) -> std::result::Result<([Stat; 3], String), String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/bench_peer.py");
     let out = Command::new("python3")
         .arg(&script)
@@ -119,6 +120,8 @@ fn peer(
             &threads.to_string(),
             "--repeats",
             &repeats.to_string(),
+            "--pngs",
+            &pngs.to_string(),
         ])
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
@@ -141,8 +144,11 @@ fn peer(
         Ok(Stat::of(runs))
     };
     Ok((
-        runs("decode_b1_ms")?,
-        runs("decode_b64_ms_per_img")?,
+        [
+            runs("decode_b1_ms")?,
+            runs("decode_b64_ms_per_img")?,
+            runs("pngs_ms_per_img")?,
+        ],
         format!(
             "onnxruntime {} (CPU provider, {threads} threads)",
             v["onnxruntime"].as_str().unwrap_or("?")
@@ -283,13 +289,13 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let (peer_b1, peer_b64, peer_name) = if with_peer {
-        match peer(model.bundle().dir(), threads, repeats) {
-            Ok((a, b, name)) => (Some(a), Some(b), name),
-            Err(e) => (None, None, format!("unavailable: {e}")),
+    let ([peer_b1, peer_b64, peer_pngs], peer_name) = if with_peer {
+        match peer(model.bundle().dir(), threads, repeats, sample_count) {
+            Ok(([a, b, c], name)) => ([Some(a), Some(b), Some(c)], name),
+            Err(e) => ([None, None, None], format!("unavailable: {e}")),
         }
     } else {
-        (None, None, "skipped (--no-peer)".into())
+        ([None, None, None], "skipped (--no-peer)".into())
     };
     figures.push(Figure {
         name: "decode_b1_ms".into(),
@@ -384,6 +390,12 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
             peer: None,
         });
     }
+    // End to end per image (the peer: onnxruntime batches of 64 + one PIL PNG each).
+    figures.push(Figure {
+        name: "sample_pngs_ms_per_img".into(),
+        ours: Stat::of(rates.iter().map(|r| 1000.0 / r).collect()),
+        peer: peer_pngs,
+    });
     figures.push(Figure {
         name: "sample_imgs_per_s".into(),
         ours: Stat::of(rates),

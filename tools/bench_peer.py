@@ -2,7 +2,10 @@
 from the same weights (models/.../generator.safetensors, read without
 safetensors' Python package) with the `onnx` helper API, run by onnxruntime's
 CPU provider with a given thread count. Prints one JSON object:
-  {"decode_b1_ms": [...runs], "decode_b64_ms_per_img": [...runs], "onnxruntime": "1.x"}
+  {"decode_b1_ms": [...runs], "decode_b64_ms_per_img": [...runs],
+   "pngs_ms_per_img": [...runs], "onnxruntime": "1.x"}
+pngs_ms_per_img: --pngs N faces decoded in batches of 64 and written one PNG
+each with PIL (default zlib level), end to end, per image; --png-runs runs.
 
   python3 tools/bench_peer.py --model models/dcgan-digiface64 --threads 2 --repeats 30
 Needs: pip install onnx onnxruntime numpy
@@ -69,6 +72,8 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--pngs", type=int, default=256)
+    ap.add_argument("--png-runs", type=int, default=3)
     args = ap.parse_args()
     import onnxruntime as ort
 
@@ -93,7 +98,36 @@ def main():
             runs.append((time.perf_counter() - t) * 1000 / batch)
         return runs
 
-    print(json.dumps({"decode_b1_ms": timed(1), "decode_b64_ms_per_img": timed(64), "onnxruntime": ort.__version__}))
+    def pngs():
+        import tempfile
+
+        from PIL import Image
+
+        runs = []
+        for run in range(args.png_runs):
+            with tempfile.TemporaryDirectory() as out:
+                t = time.perf_counter()
+                for start in range(0, args.pngs, 64):
+                    n = min(64, args.pngs - start)
+                    z = rng.standard_normal((n, channels[0], 1, 1)).astype(np.float32)
+                    images = sess.run(None, {"z": z})[0]
+                    # The project's pixel mapping: round((x + 1) * 127.5), clamped.
+                    pixels = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+                    for j in range(n):
+                        Image.fromarray(pixels[j].transpose(1, 2, 0)).save(os.path.join(out, f"{start + j:06}.png"))
+                runs.append((time.perf_counter() - t) * 1000 / args.pngs)
+        return runs
+
+    print(
+        json.dumps(
+            {
+                "decode_b1_ms": timed(1),
+                "decode_b64_ms_per_img": timed(64),
+                "pngs_ms_per_img": pngs(),
+                "onnxruntime": ort.__version__,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
