@@ -548,22 +548,22 @@ impl EditorApp {
                 );
             }
         }
-        if self.target_rev != Some(self.state.target_rev) {
-            self.target_rev = Some(self.state.target_rev);
-            self.target_texture = self
-                .state
-                .target
-                .as_ref()
-                .map(|t| ctx.load_texture("target", to_color_image(t), options));
-        }
-        if self.before_rev != Some(self.state.before_rev) {
-            self.before_rev = Some(self.state.before_rev);
-            self.before_texture = self
-                .state
-                .before
-                .as_ref()
-                .map(|b| ctx.load_texture("before", to_color_image(b), options));
-        }
+        sync_image(
+            ctx,
+            "target",
+            self.state.target.as_ref(),
+            (self.state.target_rev, &mut self.target_rev),
+            &mut self.target_texture,
+            options,
+        );
+        sync_image(
+            ctx,
+            "before",
+            self.state.before.as_ref(),
+            (self.state.before_rev, &mut self.before_rev),
+            &mut self.before_texture,
+            options,
+        );
         if self.strips_rev != Some(self.state.strips_rev) {
             self.strips_rev = Some(self.state.strips_rev);
             let tex = |name: String, img: &image::RgbImage| {
@@ -631,6 +631,22 @@ impl EditorApp {
         if !self.state.idle() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }
+    }
+}
+
+/// Reloads `texture` from `image` when its revision `rev.0` differs from the one last shown (`rev.1`).
+fn sync_image(
+    ctx: &egui::Context,
+    name: &str,
+    image: Option<&image::RgbImage>,
+    rev: (u64, &mut Option<u64>),
+    texture: &mut Option<TextureHandle>,
+    options: TextureOptions,
+) {
+    let (now, shown) = rev;
+    if *shown != Some(now) {
+        *shown = Some(now);
+        *texture = image.map(|i| ctx.load_texture(name, to_color_image(i), options));
     }
 }
 

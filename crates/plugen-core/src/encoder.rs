@@ -375,15 +375,14 @@ fn seeded_varmap(config: &EncoderConfig, seed: u64, device: &Device) -> Result<V
             .map_err(|_| Error::invalid("internal error: variable map lock poisoned"))?;
         for (name, fan_in, fan_out) in layer_shapes(config) {
             let bound = 1.0 / (fan_in as f32).sqrt();
-            let mut uniform = |n: usize| -> Vec<f32> {
-                (0..n)
-                    .map(|_| (2.0 * rng.uniform() - 1.0) * bound)
-                    .collect()
-            };
-            let w = Tensor::from_vec(uniform(fan_out * fan_in), (fan_out, fan_in), device)?;
-            let b = Tensor::from_vec(uniform(fan_out), fan_out, device)?;
-            data.insert(format!("{name}.weight"), candle_core::Var::from_tensor(&w)?);
-            data.insert(format!("{name}.bias"), candle_core::Var::from_tensor(&b)?);
+            crate::train::insert_uniform_linear(
+                &mut data,
+                &name,
+                (fan_in, fan_out),
+                bound,
+                &mut rng,
+                device,
+            )?;
         }
     }
     Ok(varmap)

@@ -235,6 +235,28 @@ pub fn describe_attributes(
 
 /// Creates the flow's variables with seeded values: PyTorch-style uniform
 /// ±1/√fan_in, and zeros in each MLP's last layer so the flow starts as the identity.
+/// Adds a linear layer `PREFIX.weight` (fan_out, fan_in) and `PREFIX.bias`
+/// drawn uniformly in ±`bound` from `rng` (weights first, then bias).
+pub(crate) fn insert_uniform_linear(
+    data: &mut HashMap<String, Var>,
+    prefix: &str,
+    (fan_in, fan_out): (usize, usize),
+    bound: f32,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> Result<()> {
+    let mut uniform = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| (2.0 * rng.uniform() - 1.0) * bound)
+            .collect()
+    };
+    let w = Tensor::from_vec(uniform(fan_out * fan_in), (fan_out, fan_in), device)?;
+    let b = Tensor::from_vec(uniform(fan_out), fan_out, device)?;
+    data.insert(format!("{prefix}.weight"), Var::from_tensor(&w)?);
+    data.insert(format!("{prefix}.bias"), Var::from_tensor(&b)?);
+    Ok(())
+}
+
 fn seeded_varmap(config: &FlowConfig, seed: u64, device: &Device) -> Result<VarMap> {
     let varmap = VarMap::new();
     let na = config.dim / 2;
@@ -258,16 +280,15 @@ fn seeded_varmap(config: &FlowConfig, seed: u64, device: &Device) -> Result<VarM
                 } else {
                     1.0 / (fan_in as f32).sqrt()
                 };
-                let mut uniform = |n: usize| -> Vec<f32> {
-                    (0..n)
-                        .map(|_| (2.0 * rng.uniform() - 1.0) * bound)
-                        .collect()
-                };
-                let w = Tensor::from_vec(uniform(fan_out * fan_in), (fan_out, fan_in), device)?;
-                let b = Tensor::from_vec(uniform(fan_out), fan_out, device)?;
                 let prefix = format!("couplings.{i}.layers.{j}");
-                data.insert(format!("{prefix}.weight"), Var::from_tensor(&w)?);
-                data.insert(format!("{prefix}.bias"), Var::from_tensor(&b)?);
+                insert_uniform_linear(
+                    &mut data,
+                    &prefix,
+                    (fan_in, fan_out),
+                    bound,
+                    &mut rng,
+                    device,
+                )?;
             }
         }
         if config.linear_mixing {
