@@ -161,7 +161,7 @@ fn peer(
 fn train_seconds(model: &Model) -> Result<f64> {
     let dir = model.bundle().dir();
     let (latents, labels) = plugen_core::plugin::read_pair(
-        &dir.join("plugin.latents.npy"),
+        &plugen_core::plugin::LatentSource::File(dir.join("plugin.latents.npy")),
         &dir.join("plugin.labels.csv"),
         model.latent_dim(),
     )?;

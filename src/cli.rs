@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plugen_core::attributes::parse_assignment;
 use plugen_core::dataset::{self, SampleRequest};
 use plugen_core::device::DeviceChoice;
+use plugen_core::edit::{self, EditMode};
 use plugen_core::encoder;
 use plugen_core::error::{Error, Result};
 use plugen_core::fill;
@@ -20,6 +21,7 @@ use plugen_core::fsutil::{self, Overwrite};
 use plugen_core::imaging;
 use plugen_core::labelling::{self, LabelSet};
 use plugen_core::model::{Model, PluginChoice};
+use plugen_core::plugin::LatentSource;
 use plugen_core::projection;
 use plugen_core::session::EditSession;
 use plugen_core::sweep;
@@ -200,6 +202,10 @@ enum Command {
         /// Set an attribute, NAME=VALUE (repeatable).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         sets: Vec<String>,
+        /// How the latent moves: flow (PluGeN: forward, set, inverse) or minimal
+        /// (the nearest latent with the requested readout, other attributes kept).
+        #[arg(long, default_value = "flow", value_parser = parse_edit_mode)]
+        mode: EditMode,
         /// Upscale the PNG by this integer factor.
         #[arg(long, default_value_t = 1)]
         scale: u32,
@@ -215,15 +221,20 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
         /// Latents, (N, D) .npy or .safetensors.
-        #[arg(long)]
-        latents: PathBuf,
+        #[arg(long, required_unless_present = "latents_seed")]
+        latents: Option<PathBuf>,
+        /// Instead of --latents: the first N latents of `plugen sample --no-plugin
+        /// --seed SEED` (N = label rows); the plugin records the seed, not the latents.
+        #[arg(long, value_name = "SEED", conflicts_with = "latents")]
+        latents_seed: Option<u64>,
         /// Labels CSV: header of attribute names, one row per latent, empty = missing.
         #[arg(long)]
         labels: PathBuf,
         /// Optional JSON {name: {display_name, description, ends, labeller, kind}}.
         #[arg(long)]
         meta: Option<PathBuf>,
-        /// Output folder for plugin.json + plugin.safetensors (training from scratch).
+        /// Output folder for plugin.json + plugin.safetensors (training from scratch),
+        /// or the manifest's own path (e.g. `models/x/plugin-v3.json`).
         #[arg(long, required_unless_present = "extend", conflicts_with = "extend")]
         out: Option<PathBuf>,
         /// Add the labels' attributes to this plugin: the new version is saved next to
@@ -431,6 +442,11 @@ enum Command {
 
 /// Edits one latent (no flow round trip when nothing is set), writes its PNG at
 /// `png` and its sidecar next to it, and returns the sidecar.
+/// Parses `--mode` (clap needs a `Send + Sync` error type).
+fn parse_edit_mode(s: &str) -> std::result::Result<EditMode, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
 /// Latent `index` of `rows` (read from `file`), or an error naming both.
 fn row_at<'a>(rows: &'a Latents, index: usize, file: &Path) -> Result<&'a [f32]> {
     if index >= rows.count() {
@@ -508,6 +524,7 @@ fn edit_and_write(
     model: &Model,
     start: &[f32],
     sets: &[(String, f32)],
+    mode: EditMode,
     png: &Path,
     scale: u32,
     overwrite: Overwrite,
@@ -517,9 +534,14 @@ fn edit_and_write(
     match model.plugin() {
         Some(p) => {
             if !sets.is_empty() {
-                let mut session = EditSession::from_latent(p, start)?;
-                session.set_named(p, sets)?;
-                z = session.latent(p)?;
+                z = match mode {
+                    EditMode::Flow => {
+                        let mut session = EditSession::from_latent(p, start)?;
+                        session.set_named(p, sets)?;
+                        session.latent(p)?
+                    }
+                    EditMode::Minimal => edit::edit(p, start, &p.resolve(sets)?, mode)?,
+                };
             }
             let names = p.attributes().iter().map(|a| a.name.clone());
             s.readout = names
@@ -742,6 +764,7 @@ pub fn run(cli: Cli) -> Result<()> {
             index,
             all,
             sets,
+            mode,
             scale,
             out,
             overwrite,
@@ -755,7 +778,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 let mut manifest = String::new();
                 for i in 0..rows.count() {
                     let png = out.join(format!("{i:06}.png"));
-                    let mut s = edit_and_write(&model, rows.row(i), &sets, &png, scale, overwrite)?;
+                    let mut s =
+                        edit_and_write(&model, rows.row(i), &sets, mode, &png, scale, overwrite)?;
                     s.index = Some(i as u64);
                     manifest.push_str(
                         &serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?,
@@ -771,7 +795,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let start = row_at(&rows, index, &latent)?;
-            edit_and_write(&model, start, &sets, &out, scale, overwrite)?;
+            edit_and_write(&model, start, &sets, mode, &out, scale, overwrite)?;
             println!(
                 "wrote {} and {}",
                 out.display(),
@@ -782,6 +806,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train {
             model,
             latents: latents_path,
+            latents_seed,
             labels: labels_path,
             meta,
             out,
@@ -798,8 +823,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => PluginChoice::None,
             };
             let model = load_model(model.model.as_deref(), choice, model.device.parse()?)?;
+            let source = match (latents_path, latents_seed) {
+                (_, Some(seed)) => LatentSource::Seed(seed),
+                (Some(p), None) => LatentSource::File(p),
+                (None, None) => {
+                    return Err(Error::invalid("pass --latents FILE or --latents-seed SEED"));
+                }
+            };
             let (data, table) =
-                plugen_core::plugin::read_pair(&latents_path, &labels_path, model.latent_dim())?;
+                plugen_core::plugin::read_pair(&source, &labels_path, model.latent_dim())?;
             let meta: HashMap<String, AttributeMeta> = match meta {
                 Some(p) => {
                     serde_json::from_slice(&fsutil::read_limited(&p, 1 << 20)?).map_err(|e| {
@@ -831,12 +863,19 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(h) = hidden {
                 config.flow.hidden = h;
             }
+            let out = out.map(|o| {
+                if o.extension().is_some_and(|e| e == "json") {
+                    o
+                } else {
+                    o.join(plugen_core::plugin::MANIFEST_FILE)
+                }
+            });
             if let Some(out) = &out
-                && out.join(plugen_core::plugin::MANIFEST_FILE).exists()
+                && out.exists()
             {
                 return Err(Error::format(
                     out,
-                    "already holds a plugin.json; choose another --out",
+                    "a plugin is already here; choose another --out",
                 ));
             }
             let pb = bar(
@@ -871,9 +910,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 )?,
             };
             pb.finish_and_clear();
+            let trained = match latents_seed {
+                Some(seed) => trained.with_latents_seed(seed)?,
+                None => trained,
+            };
             let path = match (base, &out) {
                 (Some(b), _) => trained.save_next_version(b.dir())?,
-                (None, Some(out)) => trained.save(out)?,
+                (None, Some(out)) => {
+                    if let Some(dir) = out.parent() {
+                        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                    }
+                    trained.save_as(out)?
+                }
                 (None, None) => return Err(Error::invalid("pass --out DIR or --extend PLUGIN")),
             };
             println!(

@@ -1281,7 +1281,21 @@ fn sweep_writes_a_grid_and_an_animation_of_the_same_edits() {
         "--out",
         s(&gif),
     ]);
-    assert!(out.contains("yaw: -0.715 to 0.724 in 4 steps"), "{out}");
+    // Continuous attributes sweep their label range, from the default plugin's manifest.
+    let newest =
+        plugen_core::versions::latest(Path::new("models/dcgan-digiface64")).expect("a plugin");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&newest).expect("plugin")).expect("json");
+    let attributes = manifest["attributes"].as_array().expect("attributes");
+    let yaw = attributes.iter().find(|a| a["name"] == "yaw").expect("yaw");
+    let (lo, hi) = (
+        yaw["label_min"].as_f64().expect("min"),
+        yaw["label_max"].as_f64().expect("max"),
+    );
+    assert!(
+        out.contains(&format!("yaw: {lo:.3} to {hi:.3} in 4 steps")),
+        "{out}"
+    );
     use image::AnimationDecoder;
     let file = std::fs::File::open(&gif).expect("gif");
     let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file))
@@ -1290,7 +1304,10 @@ fn sweep_writes_a_grid_and_an_animation_of_the_same_edits() {
         .collect_frames()
         .expect("frames");
     assert_eq!(frames.len(), 4 + 2);
-    assert_eq!(frames[0].buffer().dimensions(), (64 + 4, 8 * 66 + 2));
+    assert_eq!(
+        frames[0].buffer().dimensions(),
+        (64 + 4, attributes.len() as u32 * 66 + 2)
+    );
     assert!(frames[0].buffer() != frames[3].buffer());
 }
 
@@ -1561,4 +1578,108 @@ fn train_encoder_writes_an_encoder_that_projection_uses() {
     ]);
     assert!(run.status.success());
     assert!(!String::from_utf8_lossy(&run.stderr).contains("has no encoder"));
+}
+
+#[test]
+fn a_plugin_trained_on_seeded_samples_records_the_seed_and_extends() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = tmp.path().join("run");
+    ok(&[
+        "sample",
+        "--no-plugin",
+        "-n",
+        "800",
+        "--seed",
+        "44",
+        "--out",
+        s(&run),
+    ]);
+    // Labels of the sampled faces, in manifest order (from their latents).
+    let manifest = std::fs::read_to_string(run.join("manifest.jsonl")).expect("manifest");
+    let mut rows: Vec<(u64, bool)> = manifest
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("json");
+            let index = v["index"].as_u64().expect("index");
+            (index, v["latent"][10].as_f64().expect("z") > 0.0)
+        })
+        .collect();
+    rows.sort();
+    let mut csv = String::from("lefty\n");
+    for (_, y) in &rows {
+        csv.push_str(&format!("{}\n", u8::from(*y)));
+    }
+    let lab = tmp.path().join("labels.csv");
+    std::fs::write(&lab, csv).expect("csv");
+    let dir = tmp.path().join("plugin");
+    let out = ok(&[
+        "train",
+        "--latents-seed",
+        "44",
+        "--labels",
+        s(&lab),
+        "--out",
+        s(&dir.join("plugin.json")),
+        "--epochs",
+        "15",
+        "--hidden",
+        "64",
+    ]);
+    assert!(out.contains("trained on 720 rows"), "{out}");
+    // The seed, not 800 latents, is what the plugin keeps.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("plugin.json")).expect("json"))
+            .expect("plugin.json");
+    let data = &json["training"]["data"][0];
+    assert_eq!(data["latents_seed"], 44, "{data}");
+    assert!(data.get("latents").is_none(), "{data}");
+    assert!(!dir.join("plugin.latents.npy").exists());
+    assert!(dir.join("plugin.labels.csv").exists());
+    // The seed regenerated the very faces that were labelled: the labels are
+    // learnable from those latents (random pairings would score about 0.5).
+    let accuracy: f32 = out
+        .lines()
+        .find(|l| l.contains("lefty"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .expect("held-out accuracy line");
+    assert!(accuracy >= 0.75, "{out}");
+    // Extending regenerates the seeded rows and adds new ones.
+    let (lat2, lab2) = write_training_set(tmp.path(), 200);
+    let out = ok(&[
+        "train",
+        "--extend",
+        s(&dir.join("plugin.json")),
+        "--latents",
+        s(&lat2),
+        "--labels",
+        s(&lab2),
+        "--epochs",
+        "1",
+    ]);
+    assert!(out.contains("trained on"), "{out}");
+    let v2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("plugin-v2.json")).expect("v2"))
+            .expect("plugin-v2.json");
+    assert_eq!(v2["training"]["data"][0]["latents_seed"], 44);
+    assert_eq!(
+        v2["training"]["data"][1]["latents"],
+        "plugin-v2.latents.npy"
+    );
+    // A seed with a latents file too is refused, naming the file.
+    let mut bad = json.clone();
+    bad["training"]["data"][0]["latents"] = "plugin.labels.csv".into();
+    let bad_path = dir.join("bad.json");
+    std::fs::write(&bad_path, serde_json::to_vec(&bad).expect("json")).expect("write");
+    let err = fails(&[
+        "readout",
+        "--plugin",
+        s(&bad_path),
+        "--latent",
+        s(&run.join("manifest.jsonl")),
+    ]);
+    assert!(
+        err.contains("bad.json") && err.contains("latents_seed"),
+        "{err}"
+    );
 }

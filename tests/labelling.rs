@@ -21,7 +21,7 @@ use plugen_core::attributes::AttributeKind;
 use plugen_core::bundle::{Bundle, default_model_dir};
 use plugen_core::formats::latents::Latents;
 use plugen_core::labelling::{AttributeDefinition, LabelSession, Suggest};
-use plugen_core::plugin::{Plugin, read_pair};
+use plugen_core::plugin::{LatentSource, Plugin, read_pair};
 use plugen_core::pseudo_labels::Logistic;
 use plugen_core::rng::SeededRng;
 use plugen_core::{Device, train};
@@ -220,7 +220,7 @@ fn labelling_300_faces_gives_a_working_slider() {
     // Old binary attributes keep their control, judged by a linear probe fitted
     // on the bundle's own labels (independent of both flows).
     let (lat, labels) = read_pair(
-        &tmp.path().join("plugin.latents.npy"),
+        &LatentSource::File(tmp.path().join("plugin.latents.npy")),
         &tmp.path().join("plugin.labels.csv"),
         DIM,
     )

@@ -1,21 +1,29 @@
-"""Report card, part two: editing and a linear baseline, on fresh latents.
+"""Report card, part two: editing, identity, and a linear baseline, on fresh latents.
 
 - Editing (PluGeN): N latents from N(0, I) (seeded, never training latents)
-  are labelled; for each binary attribute, faces labelled positive are edited
-  to -2 and the others to +2 (`plugen edit --all`), relabelled, and we count
-  how often the attribute flipped, how often every *other* binary attribute
-  kept its label, and the mean absolute pixel change (0-1 scale).
-- Linear baseline (InterFaceGAN-style): a logistic regression from z to each
-  binary label on the training data (models/dcgan-digiface64/plugin.latents.npy, plugin.labels.csv); the same latents are
-  moved along the unit normal n to signed distance -2 / +2 from the boundary
-  (z' = z + (t - d(z)) n) and measured the same way.
+  are labelled. For each binary attribute, faces labelled positive are edited
+  to -2 and the others to +2 (`plugen edit --all --set`); for the pose
+  attributes every face is turned to the other side of frontal (+/-25 degrees
+  of yaw, +/-15 of pitch around the mesh's frontal reading, -14). The edited
+  faces are relabelled and we count how often the edit took (binary: the label
+  flipped; pose: the measured angle moved at least half-way to the target),
+  how often every *other* binary attribute kept its label, the mean absolute
+  pixel change (0-1 scale), and identity: the share of edits whose dlib face
+  descriptor stays within 0.6 of the original's ("same person", identity.py),
+  and the mean descriptor distance.
+- Linear baseline (InterFaceGAN-style): a class-balanced logistic regression
+  from z to each binary label (a least-squares fit for the pose angles) on
+  training data; the same latents are moved along its unit normal n to signed
+  distance -2 / +2 from the boundary (pose: to the target angle) and measured
+  the same way.
 
-  python3 tools/labels/evaluate_edits.py WORK_DIR [-n 500]
+  python3 tools/labels/evaluate_edits.py WORK_DIR --plugin PLUGIN_JSON
+      --train-latents LATENTS.npy --train-labels LABELS.csv [-n 500]
+(rows of the two training files correspond; extra label rows are ignored)
 """
 
 import argparse
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -25,29 +33,37 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-BINARY = {"smile": "happy", "mouth_open": "surprise", "male": "male"}
+sys.path.insert(0, HERE)
+from identity import SAME_PERSON, descriptors as identity_descriptors  # noqa: E402
+from label import label_values, positive  # noqa: E402
+
+BINARY = ["smile", "mouth_open", "male"]
+POSE = {"yaw": (0.0, 25.0), "pitch": (-14.0, 15.0)}  # centre, offset of the target
 
 
 def run(*args):
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
 
 
-def npy_save(path, z):
-    np.save(path, z.astype(np.float32))
-
-
-def render_and_label(plugen, latents_path, out, sets=()):
+def render_and_label(plugen, plugin, latents_path, out, sets=(), mode="flow"):
     if not os.path.exists(os.path.join(out, "scores.csv")):
         extra = [a for s in sets for a in ("--set", s)]
-        run(plugen, "edit", "--all", "--latent", latents_path, "--out", out, *extra)
-        run(sys.executable, os.path.join(HERE, "label.py"), out)
+        run(plugen, "edit", "--all", "--mode", mode, "--plugin", plugin, "--latent", latents_path, "--out", out, *extra)
+        run(sys.executable, os.path.join(HERE, "label.py"), out, "--no-latents")
     scores = list(csv.DictReader(open(os.path.join(out, "scores.csv"))))
     scores.sort(key=lambda r: int(r["index"]))
     return scores
 
 
 def pixels(out, n):
-    return np.stack([np.asarray(Image.open(os.path.join(out, f"{i:06}.png")), dtype=np.float32) / 255 for i in range(n)])
+    return np.stack([np.asarray(Image.open(os.path.join(out, f"{i:06}.png")).convert("RGB")) for i in range(n)])
+
+
+def descriptors(out, px):
+    path = os.path.join(out, "identity.npy")
+    if not os.path.exists(path):
+        np.save(path, identity_descriptors(px))
+    return np.load(path)
 
 
 def logistic(z, y, steps=3000, lr=0.5, l2=1e-3):
@@ -62,84 +78,132 @@ def logistic(z, y, steps=3000, lr=0.5, l2=1e-3):
     return w, b
 
 
+def least_squares(z, y):
+    a = np.hstack([z, np.ones((len(z), 1))])
+    coef = np.linalg.lstsq(a, y, rcond=None)[0]
+    return coef[:-1], coef[-1]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
+    ap.add_argument("--plugin", required=True)
+    ap.add_argument("--train-latents", required=True)
+    ap.add_argument("--train-labels", required=True)
     ap.add_argument("-n", type=int, default=500)
+    ap.add_argument("--minimal", action="store_true", help="also measure `plugen edit --mode minimal`")
     ap.add_argument("--plugen", default=os.path.join(ROOT, "target", "release", "plugen"))
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     z = np.random.default_rng(777).standard_normal((args.n, 100)).astype(np.float32)
     base_path = os.path.join(args.work, "fresh.npy")
-    npy_save(base_path, z)
-    base = render_and_label(args.plugen, base_path, os.path.join(args.work, "fresh"))
-    base_px = pixels(os.path.join(args.work, "fresh"), args.n)
-    label = {a: np.array([float(s[c]) >= 0.5 for s in base]) for a, c in BINARY.items()}
+    np.save(base_path, z)
+    base_dir = os.path.join(args.work, "fresh")
+    base = render_and_label(args.plugen, args.plugin, base_path, base_dir)
+    base_px = pixels(base_dir, args.n)
+    base_id = descriptors(base_dir, base_px)
+    label = {a: [positive(a, s) for s in base] for a in BINARY}
+    base_vals = [label_values(s) for s in base]
 
-    train_z = np.load(os.path.join(HERE, "..", "..", "models", "dcgan-digiface64", "plugin.latents.npy"))
-    train_rows = list(csv.DictReader(open(os.path.join(HERE, "..", "..", "models", "dcgan-digiface64", "plugin.labels.csv"))))
+    train_z = np.load(args.train_latents).astype(np.float64)
+    train_rows = list(csv.DictReader(open(args.train_labels)))[: len(train_z)]
+    train_z = train_z[: len(train_rows)]
+
     lines = [
-        "| attribute | method | flipped | others kept | mean pixel change |",
-        "|---|---|---|---|---|",
+        "| attribute | method | edit took | others kept | same person | identity distance | mean pixel change | n |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     linear_cond = []
-    for attr, column in BINARY.items():
-        lab = label[attr]
-        results = {}
-        # PluGeN: edit positives to -2, negatives to +2.
-        edited = {}
-        for name, mask, value in (("pos", lab, -2), ("neg", ~lab, 2)):
-            idx = np.nonzero(mask)[0]
-            if len(idx) == 0:
-                continue
-            p = os.path.join(args.work, f"edit_{attr}_{name}.npy")
-            npy_save(p, z[idx])
-            out = os.path.join(args.work, f"edit_{attr}_{name}")
-            edited[name] = (idx, render_and_label(args.plugen, p, out, [f"{attr}={value}"]), pixels(out, len(idx)))
-        results["PluGeN"] = edited
-        # Linear: logistic regression on the training labels.
+    methods = ["PluGeN", "PluGeN minimal", "linear"] if args.minimal else ["PluGeN", "linear"]
+
+    def measure(attr, method, groups):
+        took = kept = kept_total = total = same = 0
+        dist, change = [], []
+        for g in groups:
+            idx, scores, px, ids, success = g
+            total += len(idx)
+            took += int(sum(success))
+            for other in BINARY:
+                if other == attr:
+                    continue
+                for i, s in zip(idx, scores):
+                    before, after = label[other][i], positive(other, s)
+                    if before is not None and after is not None:
+                        kept += int(before == after)
+                        kept_total += 1
+            d = np.linalg.norm(ids - base_id[idx], axis=1)
+            dist.append(d)
+            same += int((d < SAME_PERSON).sum())
+            change.append(np.abs(px.astype(np.float32) - base_px[idx].astype(np.float32)).mean(axis=(1, 2, 3)) / 255)
+        dist, change = np.concatenate(dist), np.concatenate(change)
+        lines.append(
+            f"| {attr} | {method} | {took / total:.1%} | {kept / max(kept_total, 1):.1%} | {same / total:.1%} | "
+            f"{dist.mean():.3f} | {change.mean():.3f} | {total} |"
+        )
+
+    def edited(name, idx, latents, sets, mode="flow"):
+        p = os.path.join(args.work, f"{name}.npy")
+        np.save(p, latents.astype(np.float32))
+        out = os.path.join(args.work, name)
+        scores = render_and_label(args.plugen, args.plugin, p, out, sets, mode)
+        px = pixels(out, len(idx))
+        return scores, px, descriptors(out, px)
+
+    for attr in BINARY:
         y = np.array([r[attr] for r in train_rows])
         known = y != ""
-        w, b = logistic(train_z[known].astype(np.float64), y[known].astype(float))
-        nrm = np.linalg.norm(w)
-        n_hat = w / nrm
-        d = (z @ w + b) / nrm
-        edited = {}
-        for name, mask, t in (("pos", lab, -2.0), ("neg", ~lab, 2.0)):
-            idx = np.nonzero(mask)[0]
-            if len(idx) == 0:
-                continue
-            moved = z[idx] + (t - d[idx])[:, None] * n_hat[None, :]
-            p = os.path.join(args.work, f"lin_{attr}_{name}.npy")
-            npy_save(p, moved)
-            out = os.path.join(args.work, f"lin_{attr}_{name}")
-            edited[name] = (idx, render_and_label(args.plugen, p, out), pixels(out, len(idx)))
-        results["linear"] = edited
-        # Linear conditional generation at +2 / -2 from fresh N(0, I) samples.
+        w, b = logistic(train_z[known], y[known].astype(float))
+        n_hat = w / np.linalg.norm(w)
+        d = (z @ w + b) / np.linalg.norm(w)
+        for method in methods:
+            groups = []
+            for name, want, value in (("pos", True, -2), ("neg", False, 2)):
+                idx = np.array([i for i, v in enumerate(label[attr]) if v is want], dtype=int)
+                if len(idx) == 0:
+                    continue
+                if method == "PluGeN":
+                    scores, px, ids = edited(f"edit_{attr}_{name}", idx, z[idx], [f"{attr}={value}"])
+                elif method == "PluGeN minimal":
+                    scores, px, ids = edited(f"min_{attr}_{name}", idx, z[idx], [f"{attr}={value}"], "minimal")
+                else:
+                    moved = z[idx] + (value - d[idx])[:, None] * n_hat[None, :]
+                    scores, px, ids = edited(f"lin_{attr}_{name}", idx, moved, [])
+                success = [positive(attr, s) is (not want) for s in scores]
+                groups.append((idx, scores, px, ids, success))
+            measure(attr, method, groups)
         for t in (2.0, -2.0):
             moved = z + (t - d)[:, None] * n_hat[None, :]
             p = os.path.join(args.work, f"lincond_{attr}_{t:+.0f}.npy")
-            npy_save(p, moved)
-            scores = render_and_label(args.plugen, p, os.path.join(args.work, f"lincond_{attr}_{t:+.0f}"))
-            linear_cond.append((attr, t, np.mean([float(s[column]) >= 0.5 for s in scores]), np.linalg.norm(moved, axis=1).mean()))
-        for method, edited in results.items():
-            flipped = kept = total = kept_total = 0
-            change = []
-            for name, (idx, scores, px) in edited.items():
-                now = np.array([float(s[column]) >= 0.5 for s in scores])
-                flipped += int((now != lab[idx]).sum())
-                total += len(idx)
-                for other, ocol in BINARY.items():
-                    if other == attr:
-                        continue
-                    o_now = np.array([float(s[ocol]) >= 0.5 for s in scores])
-                    kept += int((o_now == label[other][idx]).sum())
-                    kept_total += len(idx)
-                change.append(np.abs(px - base_px[idx]).mean(axis=(1, 2, 3)))
-            lines.append(
-                f"| {attr} | {method} | {flipped / total:.1%} | {kept / kept_total:.1%} | {np.concatenate(change).mean():.3f} |"
-            )
-    lines += ["", "| attribute | linear baseline, requested | labelled positive | mean |z| |", "|---|---|---|---|"]
+            np.save(p, moved.astype(np.float32))
+            scores = render_and_label(args.plugen, args.plugin, p, os.path.join(args.work, f"lincond_{attr}_{t:+.0f}"))
+            got = [g for g in (positive(attr, s) for s in scores) if g is not None]
+            linear_cond.append((attr, t, np.mean(got), np.linalg.norm(moved, axis=1).mean()))
+
+    for attr, (centre, offset) in POSE.items():
+        before = np.array([np.nan if v[attr] is None else v[attr] for v in base_vals], dtype=float)
+        idx = np.nonzero(np.isfinite(before))[0]
+        target = np.where(before[idx] < centre, centre + offset, centre - offset)
+        y = np.array([r[attr] for r in train_rows])
+        known = y != ""
+        w, b = least_squares(train_z[known], y[known].astype(float))
+        for method in methods:
+            groups = []
+            for side in (centre + offset, centre - offset):
+                sel = idx[target == side]
+                if method == "PluGeN":
+                    scores, px, ids = edited(f"edit_{attr}_{side:+.0f}", sel, z[sel], [f"{attr}={side}"])
+                elif method == "PluGeN minimal":
+                    scores, px, ids = edited(f"min_{attr}_{side:+.0f}", sel, z[sel], [f"{attr}={side}"], "minimal")
+                else:
+                    moved = z[sel] + ((side - (z[sel] @ w + b)) / (w @ w))[:, None] * w[None, :]
+                    scores, px, ids = edited(f"lin_{attr}_{side:+.0f}", sel, moved, [])
+                after = np.array([np.nan if (v := label_values(s)[attr]) is None else v for s in scores], dtype=float)
+                need = side - before[sel]
+                success = np.nan_to_num((after - before[sel]) * need, nan=-1.0) >= 0.5 * need**2
+                groups.append((sel, scores, px, ids, success))
+            measure(attr, method, groups)
+
+    lines += ["", "| attribute | linear baseline, requested | labelled positive | mean \\|z\\| |", "|---|---|---|---|"]
     for attr, t, rate, norm in linear_cond:
         lines.append(f"| {attr} | {t:+.0f} | {rate:.1%} | {norm:.2f} |")
     report = "\n".join(lines)

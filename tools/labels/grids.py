@@ -2,7 +2,8 @@
 
 Look at them before trusting a labeller. Reads scores.csv (from label.py) and
 the sample folder's PNGs; writes grid_<attribute>.png: top row = 16 highest
-scores, bottom row = 16 lowest.
+scores, bottom row = 16 lowest, among the faces the attribute's label may use
+(label.py's gates: the mesh found a face, frontal enough for mouth and eyes).
 
   python3 tools/labels/grids.py SAMPLES_DIR [--scores SCORES.csv] [--out DIR]
 """
@@ -11,10 +12,31 @@ import argparse
 import csv
 import math
 import os
+import sys
 
 from PIL import Image, ImageDraw
 
-ATTRIBUTES = {"smile": "happy", "mouth_open": "surprise", "male": "male", "yaw": "yaw", "background": "background", "skin_tone": "skin_tone"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from label import label_values, positive  # noqa: E402
+
+ATTRIBUTES = {
+    "smile": "happy",
+    "mouth_open": "mouth",
+    "male": "male",
+    "yaw": "yaw",
+    "pitch": "pitch",
+    "eyes_open": "eye_gap",
+    "background": "background",
+    "skin_tone": "skin_tone",
+}
+
+
+
+def usable(attr, row):
+    """Whether the label of `attr` may use this face (its labeller's gates)."""
+    if attr in ("smile", "mouth_open", "male"):
+        return positive(attr, row) is not None
+    return label_values(row)[attr] is not None
 
 
 def main():
@@ -29,7 +51,7 @@ def main():
     rows = list(csv.DictReader(open(scores_path)))
     size = 64 * args.scale
     for attr, column in ATTRIBUTES.items():
-        valid = [r for r in rows if math.isfinite(float(r[column]))]
+        valid = [r for r in rows if math.isfinite(float(r[column])) and usable(attr, r)]
         valid.sort(key=lambda r: float(r[column]))
         picks = [valid[::-1][:16], valid[:16]]
         grid = Image.new("RGB", (16 * size, 2 * size + 20), "white")

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Re-creates the default plugin's training data and the plugin itself:
-#   1. plugen sample: 20 000 faces from the bundled generator, seed 2026
-#   2. label.py: classifier labels from packaged models (latents.npy, labels.csv)
+# Re-creates the default plugin's training labels and the plugin itself (v3, and
+# v4 = v3 + the hand-labelled glasses and headwear):
+#   1. plugen sample --no-plugin: 100 000 faces from the bundled generator, seed 2026
+#      (the plugin keeps the seed, not the latents: `plugen train --latents-seed`)
+#   2. label.py: labels from models that ship in packages (scores.csv, labels.csv)
 #   3. grids.py: top/bottom-16 grids per attribute, to look at
-#   4. plugen train: the plugin, into models/dcgan-digiface64/
-# Usage: tools/labels/run.sh [WORK_DIR]   (default: target/labels)
+#   4. plugen train: v3 into models/dcgan-digiface64/plugin-v3.json
+#   5. plugen train --extend: v4 with glasses and headwear (tools/labels/hand/)
+# Usage: tools/labels/run.sh [WORK_DIR]   (default: target/labels100k)
 # Needs: pip install -r tools/labels/requirements.txt
 #        pip install --no-deps -r tools/labels/requirements-nodeps.txt
+# Takes about an hour on 2 cores (sampling 25 min, labelling 25 min, training 10 min).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-work=${1:-target/labels}
+work=${1:-target/labels100k}
+model=models/dcgan-digiface64
 mkdir -p "$work"
 cargo build --release
 plugen=target/release/plugen
-[ -f "$work/samples/manifest.jsonl" ] || $plugen sample -n 20000 --seed 2026 --out "$work/samples"
-python3 tools/labels/label.py "$work/samples" --out "$work"
+$plugen sample --no-plugin -n 100000 --seed 2026 --out "$work/samples" --resume
+python3 tools/labels/label.py "$work/samples" --out "$work" --no-latents
 python3 tools/labels/grids.py "$work/samples" --scores "$work/scores.csv" --out "$work"
-$plugen train --latents "$work/latents.npy" --labels "$work/labels.csv" \
-  --meta tools/labels/attributes.json --seed 7 --out "$work/plugin"
-echo "Plugin in $work/plugin; copy plugin.json, plugin.safetensors, plugin.latents.npy and"
-echo "plugin.labels.csv into models/dcgan-digiface64/ to ship it."
+$plugen train --latents-seed 2026 --labels "$work/labels.csv" --meta tools/labels/attributes.json \
+  --seed 7 --out "$model/plugin-v3.json"
+# seed7100.csv lists images 000000.png … 000479.png in order: its label columns
+# are the rows of seed 7100.
+cut -d, -f2- tools/labels/hand/seed7100.csv > "$work/hand.csv"
+$plugen train --extend "$model/plugin-v3.json" --latents-seed 7100 --labels "$work/hand.csv" \
+  --meta tools/labels/hand/attributes.json

@@ -15,12 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::attributes::AttributeKind;
 use crate::error::{Error, Result};
-use crate::formats::latents::Latents;
+use crate::formats::latents::{self, Latents};
 use crate::formats::sidecar::{self, Sidecar};
 use crate::fsutil::{self, Overwrite};
 use crate::imaging;
 use crate::model::Model;
-use crate::plugin::sample_code;
 use crate::rng::SeededRng;
 
 /// Name of the manifest inside the output folder.
@@ -176,13 +175,16 @@ pub fn code_for(
     per_image: &[Vec<Option<f32>>],
     index: usize,
 ) -> Vec<f32> {
-    let mut rng = SeededRng::new(req.seed, index as u64);
     match model.plugin() {
         // No attributes: every coordinate is free, N(0, T²).
-        None => sample_code(&[], 1.0, model.latent_dim(), &[], req.temperature, &mut rng),
+        None => latents::seeded_row(req.seed, index, model.latent_dim(), req.temperature),
         Some(plugin) => {
             let r = &per_image[index % per_image.len()];
-            plugin.sample_code(r, req.temperature, &mut rng)
+            plugin.sample_code(
+                r,
+                req.temperature,
+                &mut SeededRng::new(req.seed, index as u64),
+            )
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::formats::labels::{self, LabelTable};
 use crate::formats::latents::{self, Latents};
 use crate::formats::sidecar;
 use crate::fsutil::{self, Overwrite};
-use crate::plugin::{Plugin, read_pair};
+use crate::plugin::{LatentSource, Plugin, read_pair};
 use crate::rng::SeededRng;
 use crate::train::AttributeMeta;
 
@@ -52,7 +52,8 @@ impl LabelSet {
 
     /// Reads a pair of files.
     pub fn read(latents_path: &Path, labels_path: &Path, dim: usize) -> Result<Self> {
-        let (latents, labels) = read_pair(latents_path, labels_path, dim)?;
+        let source = LatentSource::File(latents_path.to_path_buf());
+        let (latents, labels) = read_pair(&source, labels_path, dim)?;
         Ok(Self { latents, labels })
     }
 

@@ -13,6 +13,7 @@ pub mod attributes;
 pub mod bundle;
 pub mod dataset;
 pub mod device;
+pub mod edit;
 pub mod encoder;
 pub mod error;
 pub mod fill;

@@ -43,13 +43,37 @@ pub struct TrainingSummary {
     pub data: Vec<DataSource>,
 }
 
-/// One pair of training files: latents (`.npy`) and their labels (CSV), row for row.
+/// One block of training rows: latents and their labels (CSV), row for row. The
+/// latents are a file (`.npy`) or, for generator samples, the seed that
+/// regenerates them ([`latents::seeded`]): 100 000 rows then cost no bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataSource {
-    /// Latents file, relative to `plugin.json`'s folder.
+    /// Latents file, relative to `plugin.json`'s folder (empty with `latents_seed`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub latents: String,
+    /// Seed of `plugen sample --no-plugin` whose first rows are the latents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latents_seed: Option<u64>,
     /// Labels CSV, relative to `plugin.json`'s folder.
     pub labels: String,
+}
+
+/// Where a block of training latents comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LatentSource {
+    /// A latents file (`.npy`, `.safetensors`, sidecar).
+    File(PathBuf),
+    /// The first rows of `plugen sample --no-plugin --seed SEED`, as many as labels.
+    Seed(u64),
+}
+
+impl std::fmt::Display for LatentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LatentSource::File(p) => write!(f, "{}", p.display()),
+            LatentSource::Seed(s) => write!(f, "the latents of seed {s}"),
+        }
+    }
 }
 
 /// Whether `name` is a plain relative path inside a folder: no absolute paths,
@@ -132,7 +156,18 @@ impl PluginManifest {
             ));
         }
         for d in &self.training.data {
-            for name in [&d.latents, &d.labels] {
+            if d.latents.is_empty() == d.latents_seed.is_none() {
+                return Err(Error::format(
+                    path,
+                    "each training data block needs exactly one of latents and latents_seed",
+                ));
+            }
+            let names = if d.latents.is_empty() {
+                vec![&d.labels]
+            } else {
+                vec![&d.latents, &d.labels]
+            };
+            for name in names {
                 if !is_inside_folder(name) {
                     return Err(Error::format(
                         path,
@@ -264,11 +299,11 @@ impl Plugin {
             rows: Vec::new(),
         };
         for d in sources {
-            let (l, t) = read_pair(
-                &self.dir().join(&d.latents),
-                &self.dir().join(&d.labels),
-                dim,
-            )?;
+            let source = match d.latents_seed {
+                Some(seed) => LatentSource::Seed(seed),
+                None => LatentSource::File(self.dir().join(&d.latents)),
+            };
+            let (l, t) = read_pair(&source, &self.dir().join(&d.labels), dim)?;
             latents.data.extend(l.data);
             labels = labels.stack(&t);
         }
@@ -423,21 +458,24 @@ pub fn sample_code(
     code
 }
 
-/// Reads a latents file and its labels CSV, checking they match row for row.
+/// Reads training latents (a file or a seed) and their labels CSV, checking they
+/// match row for row.
 pub fn read_pair(
-    latents_path: &Path,
+    latents: &LatentSource,
     labels_path: &Path,
     dim: usize,
 ) -> Result<(Latents, LabelTable)> {
-    let l = latents::read(latents_path, dim)?;
     let t = labels::read(labels_path)?;
+    let l = match latents {
+        LatentSource::File(path) => latents::read(path, dim)?,
+        LatentSource::Seed(seed) => latents::seeded(*seed, t.rows.len(), dim),
+    };
     if t.rows.len() != l.count() {
         return Err(Error::format(
             labels_path,
             format!(
-                "{} label rows, but {} holds {} latents",
+                "{} label rows, but {latents} holds {} latents",
                 t.rows.len(),
-                latents_path.display(),
                 l.count()
             ),
         ));

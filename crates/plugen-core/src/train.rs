@@ -334,9 +334,25 @@ pub struct Trained {
     /// The rows this training added to its parent's data (all of them for a
     /// plugin trained from scratch), written next to the plugin when saved.
     new_data: (Latents, LabelTable),
+    /// The seed that regenerates `new_data`'s latents, if any: saved instead of them.
+    latents_seed: Option<u64>,
 }
 
 impl Trained {
+    /// Records that the new rows' latents are those of `plugen sample --no-plugin
+    /// --seed SEED` ([`latents::seeded`]), so saving writes the seed, not the
+    /// latents. Checked: an error if they are not.
+    pub fn with_latents_seed(mut self, seed: u64) -> Result<Self> {
+        let (l, _) = &self.new_data;
+        if latents::seeded(seed, l.count(), l.dim) != *l {
+            return Err(Error::invalid(format!(
+                "the training latents are not those of seed {seed}"
+            )));
+        }
+        self.latents_seed = Some(seed);
+        Ok(self)
+    }
+
     /// Writes the plugin into `dir` (created if needed) as `plugin.json`, never
     /// replacing existing files. Returns the path of `plugin.json`.
     pub fn save(&self, dir: &Path) -> Result<PathBuf> {
@@ -350,7 +366,8 @@ impl Trained {
     }
 
     /// Writes the manifest at `json` with its weights (`STEM.safetensors`) and the
-    /// rows it added (`STEM.latents.npy`, `STEM.labels.csv`) beside it. Nothing is
+    /// rows it added (`STEM.latents.npy`, unless a seed regenerates them, and
+    /// `STEM.labels.csv`) beside it. Nothing is
     /// replaced; if any write fails, the files already written are removed.
     pub fn save_as(&self, json: &Path) -> Result<PathBuf> {
         let dir = json.parent().unwrap_or(Path::new("."));
@@ -370,7 +387,11 @@ impl Trained {
         let mut manifest = self.manifest.clone();
         manifest.weights = format!("{stem}.safetensors");
         let source = DataSource {
-            latents: format!("{stem}.latents.npy"),
+            latents: match self.latents_seed {
+                Some(_) => String::new(),
+                None => format!("{stem}.latents.npy"),
+            },
+            latents_seed: self.latents_seed,
             labels: format!("{stem}.labels.csv"),
         };
         let mut written: Vec<PathBuf> = Vec::new();
@@ -379,9 +400,11 @@ impl Trained {
             let path = dir.join(&manifest.weights);
             weights::save(&path, &tensors, Overwrite::Never)?;
             written.push(path);
-            let path = dir.join(&source.latents);
-            latents::write_npy(&path, &self.new_data.0, Overwrite::Never)?;
-            written.push(path);
+            if self.latents_seed.is_none() {
+                let path = dir.join(&source.latents);
+                latents::write_npy(&path, &self.new_data.0, Overwrite::Never)?;
+                written.push(path);
+            }
             let path = dir.join(&source.labels);
             fsutil::write_atomic(&path, self.new_data.1.to_csv().as_bytes(), Overwrite::Never)?;
             written.push(path);
@@ -448,6 +471,7 @@ pub fn train(
             manifest,
             varmap,
             new_data,
+            latents_seed: None,
         },
         report,
     ))
@@ -568,6 +592,7 @@ pub fn extend(
             manifest,
             varmap,
             new_data: (latents.clone(), labels.clone()),
+            latents_seed: None,
         },
         report,
     ))

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use plugen_core::edit::{self, EditMode};
 use plugen_core::flow::{Flow, FlowConfig};
 use plugen_core::formats::labels::LabelTable;
 use plugen_core::formats::latents::Latents;
@@ -194,5 +195,48 @@ fn trained_plugin_controls_synthetic_attributes() -> plugen_core::Result<()> {
     }
     println!("edit a: flipped {flipped}/300, b kept {kept}/300");
     assert!(flipped >= 270 && kept >= 270);
+
+    // The minimal edit reaches the same readout, keeps the other attributes'
+    // readouts and moves the latent less. It flips the true attribute less
+    // often than the flow edit: the shortest way to the readout is partly
+    // along directions the readout alone sees (measured here: 182 of 300; on
+    // faces, the model card's edit table shows the same trade).
+    let (mut flipped, mut kept, mut reached) = (0, 0, 0);
+    let (mut flow_moved, mut minimal_moved) = (0.0f32, 0.0f32);
+    let dist = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).powi(2))
+            .sum::<f32>()
+            .sqrt()
+    };
+    for i in 0..300 {
+        let z = fresh.row(i);
+        let (a, b, _) = truth(z);
+        let values = plugin.resolve(&[("a".to_string(), if a { -1.0 } else { 1.0 })])?;
+        let by_flow = plugin.edit(z, &values)?;
+        let minimal = edit::edit(&plugin, z, &values, EditMode::Minimal)?;
+        let before = plugin.encode(&Latents::new(DIM, z.to_vec())?)?;
+        let after = plugin.encode(&Latents::new(DIM, minimal.clone())?)?;
+        let ok = (after.data[0] - values[0].unwrap_or(f32::NAN)).abs() <= edit::TOLERANCE
+            && (1..3).all(|k| (after.data[k] - before.data[k]).abs() <= edit::TOLERANCE);
+        reached += ok as usize;
+        let (a2, b2, _) = truth(&minimal);
+        flipped += (a2 != a) as usize;
+        kept += (b2 == b) as usize;
+        flow_moved += dist(&by_flow, z);
+        minimal_moved += dist(&minimal, z);
+    }
+    println!(
+        "minimal edit a: reached {reached}/300, flipped {flipped}/300, b kept {kept}/300, \
+         mean distance {:.3} (flow edit {:.3})",
+        minimal_moved / 300.0,
+        flow_moved / 300.0
+    );
+    assert!(reached >= 295 && flipped >= 150 && kept >= 270);
+    assert!(
+        minimal_moved < flow_moved,
+        "{minimal_moved} vs {flow_moved}"
+    );
     Ok(())
 }

@@ -3,6 +3,8 @@
 # the hand labels in seed7100.csv: those are labels made by eye, looking at
 # numbered grids (tools/labels/hand_grid.py) of the faces of
 #   plugen sample --no-plugin -n 480 --seed 7100
+# (It extends v1 into the model folder's next free version: v2 when it was made.
+# The same labels extend v3 into v4 in tools/labels/run.sh.)
 # Usage: tools/labels/hand/run.sh [WORK_DIR]   (default: target/hand)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."

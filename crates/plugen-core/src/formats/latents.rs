@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::formats::{npy, sidecar};
 use crate::fsutil::{self, Overwrite};
+use crate::rng::SeededRng;
 
 /// Largest latent file plugen reads (1 GiB): far beyond any real use, far below harm.
 pub const MAX_LATENT_FILE_BYTES: u64 = 1 << 30;
@@ -53,6 +54,27 @@ impl Latents {
             data,
         }
     }
+}
+
+/// Latent `index` of a seeded run without a plugin (`plugen sample --no-plugin
+/// --seed SEED`): `dim` draws from N(0, T²) on the run's stream for that image.
+pub fn seeded_row(seed: u64, index: usize, dim: usize, temperature: f32) -> Vec<f32> {
+    let mut rng = SeededRng::new(seed, index as u64);
+    let mut row = rng.normal_vec(dim);
+    for v in &mut row {
+        *v *= temperature;
+    }
+    row
+}
+
+/// The first `count` latents of `plugen sample --no-plugin --seed SEED`
+/// (temperature 1): training data that regenerates from a seed instead of a file.
+pub fn seeded(seed: u64, count: usize, dim: usize) -> Latents {
+    let mut data = Vec::with_capacity(count * dim);
+    for i in 0..count {
+        data.extend(seeded_row(seed, i, dim, 1.0));
+    }
+    Latents { dim, data }
 }
 
 /// Reads latents from `path`, checking that each has `dim` finite numbers.
