@@ -82,7 +82,7 @@ fn minimal(plugin: &Plugin, latent: &[f32], values: &[Option<f32>]) -> Result<Op
     }
     let mut z = latent.to_vec();
     let mut residual = f32::INFINITY;
-    for _ in 0..=MAX_STEPS {
+    for step in 0..=MAX_STEPS {
         // Rows: z, then z ± STEP along each latent axis.
         let mut batch = Vec::with_capacity((2 * d + 1) * d);
         batch.extend_from_slice(&z);
@@ -99,6 +99,9 @@ fn minimal(plugin: &Plugin, latent: &[f32], values: &[Option<f32>]) -> Result<Op
         residual = r.iter().fold(0.0f32, |m, v| m.max(v.abs() as f32));
         if residual <= TOLERANCE {
             return Ok(Some(z));
+        }
+        if step == MAX_STEPS {
+            break; // `residual` is z's: return z as measured, not one more step.
         }
         // J[a][j] = ∂ code_a / ∂ z_j.
         let jac: Vec<Vec<f64>> = (0..k)
@@ -128,12 +131,15 @@ fn minimal(plugin: &Plugin, latent: &[f32], values: &[Option<f32>]) -> Result<Op
             .collect();
         let norm = delta.iter().map(|v| v * v).sum::<f64>().sqrt();
         let shrink = (MAX_STEP_NORM / norm.max(1e-12)).min(1.0);
-        for (zj, dj) in z.iter_mut().zip(&delta) {
-            *zj += (dj * shrink) as f32;
-        }
-        if z.iter().any(|v| !v.is_finite()) {
+        let next: Vec<f32> = z
+            .iter()
+            .zip(&delta)
+            .map(|(zj, dj)| zj + (dj * shrink) as f32)
+            .collect();
+        if next.iter().any(|v| !v.is_finite()) {
             break;
         }
+        z = next;
     }
     Ok((residual <= FALLBACK).then_some(z))
 }
