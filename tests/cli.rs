@@ -1683,3 +1683,81 @@ fn a_plugin_trained_on_seeded_samples_records_the_seed_and_extends() {
         "{err}"
     );
 }
+
+#[test]
+fn edit_mode_minimal_reaches_the_readout_keeps_the_others_and_moves_less() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let latent = "models/dcgan-digiface64/plugin.latents.npy";
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).expect("sidecar")).expect("json")
+    };
+    let before = tmp.path().join("before.png");
+    ok(&[
+        "edit",
+        "--latent",
+        latent,
+        "--index",
+        "4",
+        "--out",
+        s(&before),
+    ]);
+    let mut moved = Vec::new();
+    for mode in ["flow", "minimal"] {
+        let png = tmp.path().join(format!("{mode}.png"));
+        ok(&[
+            "edit",
+            "--latent",
+            latent,
+            "--index",
+            "4",
+            "--set",
+            "smile=2",
+            "--mode",
+            mode,
+            "--out",
+            s(&png),
+        ]);
+        let side = read(&png.with_extension("json"));
+        let orig = read(&before.with_extension("json"));
+        let readout = side["readout"].as_object().expect("readout");
+        for (name, v) in readout {
+            let v = v.as_f64().expect("number");
+            let want = if name == "smile" {
+                2.0
+            } else {
+                orig["readout"][name].as_f64().expect("number")
+            };
+            // Flow units for binary attributes; continuous ones are in label units.
+            let scale = if name == "smile" {
+                1.0
+            } else {
+                want.abs().max(1.0)
+            };
+            assert!(
+                (v - want).abs() <= 0.05 * scale,
+                "{mode}: {name} {v} vs {want}"
+            );
+        }
+        let z: Vec<f64> = serde_json::from_value(side["latent"].clone()).expect("latent");
+        let z0: Vec<f64> = serde_json::from_value(orig["latent"].clone()).expect("latent");
+        moved.push(
+            z.iter()
+                .zip(&z0)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt(),
+        );
+    }
+    assert!(
+        moved[1] < moved[0],
+        "minimal moved {} vs flow {}",
+        moved[1],
+        moved[0]
+    );
+    // An unknown mode is refused by the argument parser, naming it.
+    let out = plugen(&[
+        "edit", "--latent", latent, "--set", "smile=1", "--mode", "nearest", "--out", "x.png",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nearest"));
+}
