@@ -13,6 +13,7 @@
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::flow::invert;
 use crate::formats::latents::Latents;
 use crate::plugin::Plugin;
 
@@ -116,16 +117,15 @@ fn minimal(plugin: &Plugin, latent: &[f32], values: &[Option<f32>]) -> Result<Op
             .collect();
         // The smallest step that, linearised at z, reaches the targets:
         // Δ = Jᵀ y with J Jᵀ y = r, shortened to at most MAX_STEP_NORM.
-        let gram: Vec<Vec<f64>> = (0..k)
-            .map(|a| {
-                (0..k)
-                    .map(|b| (0..d).map(|j| jac[a][j] * jac[b][j]).sum())
-                    .collect()
-            })
+        let gram: Vec<f64> = (0..k * k)
+            .map(|ab| (0..d).map(|j| jac[ab / k][j] * jac[ab % k][j]).sum())
             .collect();
-        let Some(y) = solve(gram, r) else {
+        let Some(inv) = invert(&gram, k) else {
             break;
         };
+        let y: Vec<f64> = (0..k)
+            .map(|a| (0..k).map(|b| inv[a * k + b] * r[b]).sum())
+            .collect();
         let delta: Vec<f64> = (0..d)
             .map(|j| (0..k).map(|a| jac[a][j] * y[a]).sum::<f64>())
             .collect();
@@ -144,57 +144,9 @@ fn minimal(plugin: &Plugin, latent: &[f32], values: &[Option<f32>]) -> Result<Op
     Ok((residual <= FALLBACK).then_some(z))
 }
 
-/// Solves `a x = b` (a symmetric positive definite, small) by Gaussian
-/// elimination with partial pivoting; `None` if singular.
-fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
-    let n = b.len();
-    for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if a[pivot][col].abs() < 1e-12 {
-            return None;
-        }
-        a.swap(col, pivot);
-        b.swap(col, pivot);
-        let (top, rest) = a.split_at_mut(col + 1);
-        let pivot_row = &top[col];
-        for (offset, row) in rest.iter_mut().enumerate() {
-            let f = row[col] / pivot_row[col];
-            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
-                *x -= f * p;
-            }
-            b[col + 1 + offset] -= f * b[col];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for row in (0..n).rev() {
-        let s: f64 = (row + 1..n).map(|c| a[row][c] * x[c]).sum();
-        x[row] = (b[row] - s) / a[row][row];
-    }
-    Some(x)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn solve_matches_a_known_system() {
-        let a = vec![
-            vec![4.0, 1.0, 0.0],
-            vec![1.0, 3.0, 1.0],
-            vec![0.0, 1.0, 2.0],
-        ];
-        let x_true = [1.0, -2.0, 0.5];
-        let b: Vec<f64> = a
-            .iter()
-            .map(|r| r.iter().zip(&x_true).map(|(p, q)| p * q).sum())
-            .collect();
-        let x = solve(a, b).expect("regular");
-        for (p, q) in x.iter().zip(&x_true) {
-            assert!((p - q).abs() < 1e-12, "{x:?}");
-        }
-        assert!(solve(vec![vec![1.0, 2.0], vec![2.0, 4.0]], vec![1.0, 2.0]).is_none());
-    }
 
     #[test]
     fn modes_parse() {

@@ -195,7 +195,7 @@ impl Mixer {
 }
 
 /// Inverts a row-major n×n matrix by Gauss–Jordan elimination with partial pivoting.
-fn invert(m: &[f64], n: usize) -> Option<Vec<f64>> {
+pub(crate) fn invert(m: &[f64], n: usize) -> Option<Vec<f64>> {
     let mut a = m.to_vec();
     let mut inv = vec![0f64; n * n];
     for i in 0..n {
