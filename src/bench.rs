@@ -66,7 +66,7 @@ pub struct Report {
     pub threads: usize,
     /// Peer description or why it is missing.
     pub peer: String,
-    /// What computed ours: "CPU", "CUDA" or "wgpu: ADAPTER (Backend)".
+    /// What computed ours: "CPU (AVX2+FMA kernels)", "CUDA" or "wgpu: ADAPTER (Backend)".
     pub device: String,
 }
 
@@ -406,7 +406,10 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
         peak_rss_mib: peak_rss_mib(),
         threads,
         peer: peer_name,
-        device: model.device_name().to_string(),
+        device: match model.generator().cpu_kernel() {
+            Some(k) => format!("{} ({} kernels)", model.device_name(), k.name()),
+            None => model.device_name().to_string(),
+        },
     })
 }
 

@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::attributes::AttributeKind;
@@ -302,12 +304,14 @@ pub fn sample(
             None => (codes, vec![Vec::new(); chunk.len()]),
         };
         let images = render_rows(model, &latents)?;
+        // PNG encoding and writes run in parallel across the batch; an image with
+        // no manifest line is a leftover of an interrupted call: same bytes, replace it.
+        chunk.par_iter().zip(&images).try_for_each(|(&i, image)| {
+            let path: PathBuf = out.join(image_name(i));
+            imaging::save_png(&path, image, req.scale, Overwrite::Allow)
+        })?;
         let mut lines = String::new();
         for (j, &i) in chunk.iter().enumerate() {
-            let name = image_name(i);
-            let path: PathBuf = out.join(&name);
-            // An image with no manifest line is a leftover of an interrupted call: same bytes, replace it.
-            imaging::save_png(&path, &images[j], req.scale, Overwrite::Allow)?;
             let none = Vec::new();
             let requested = match model.plugin() {
                 Some(_) => &per_image[i % per_image.len()],
@@ -383,19 +387,20 @@ pub(crate) fn manifest_line(g: &Generated) -> Result<String> {
     Ok(line)
 }
 
-/// Flow codes → latents and their readouts, each row on its own on the CPU.
+/// Flow codes → latents and their readouts, as one batch where the flow sums
+/// in a fixed order per output ([`crate::plugin::Plugin::batch_invariant`]),
+/// each row on its own elsewhere.
 ///
 /// Measured reason: candle's CPU matmul sums in an order that depends on the
 /// batch's row count, so a face computed in a batch of 10 differed in the 7th
 /// digit from the same face in a batch of 4, enough to flip PNG bytes. Row by
 /// row, image `i` depends only on the seed and `i`, whichever batch or shard
-/// computes it. The GPU kernels sum in a fixed order per output, so there the
-/// batch runs as one.
+/// computes it.
 pub(crate) fn decode_rows(
     plugin: &crate::plugin::Plugin,
     codes: &Latents,
 ) -> Result<(Latents, Vec<Vec<f32>>)> {
-    if plugin.gpu_flow().is_some() {
+    if plugin.batch_invariant() {
         let z = plugin.decode(codes)?;
         let r = plugin.readout(&z)?;
         return Ok((z, r));
@@ -410,10 +415,11 @@ pub(crate) fn decode_rows(
     Ok((Latents::new(codes.dim, data)?, readouts))
 }
 
-/// Renders latents, each on its own on the CPU (see [`decode_rows`]; a single
-/// face decodes no slower per image than a batch there), as one batch on the GPU.
+/// Renders latents as one batch where the generator sums in a fixed order per
+/// output (the CPU engine, [`crate::cpu_gemm`]; wgpu), each on its own
+/// elsewhere (candle's CUDA matmul; see [`decode_rows`]).
 pub(crate) fn render_rows(model: &Model, latents: &Latents) -> Result<Vec<image::RgbImage>> {
-    if model.gpu_generator().is_some() {
+    if model.gpu_generator().is_some() || model.generator().cpu_kernel().is_some() {
         return model.render(latents);
     }
     let mut images = Vec::with_capacity(latents.count());

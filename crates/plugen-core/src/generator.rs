@@ -18,6 +18,8 @@ use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_decode::CpuDecoder;
+use crate::cpu_gemm::{Engine, Kernel};
 use crate::error::{Error, Result};
 
 /// Kernel size of every transposed convolution.
@@ -99,6 +101,8 @@ pub struct Generator {
     config: GeneratorConfig,
     blocks: Vec<Block>,
     device: Device,
+    /// The packed CPU path ([`crate::cpu_decode`]), on the CPU only.
+    cpu: Option<CpuDecoder>,
 }
 
 impl Generator {
@@ -135,11 +139,39 @@ impl Generator {
                 out_channels: cout,
             });
         }
-        Ok(Self {
+        let mut generator = Self {
             config,
             blocks,
             device: vb.device().clone(),
-        })
+            cpu: None,
+        };
+        if generator.device.is_cpu() {
+            generator.set_cpu_kernel(Kernel::detect())?;
+        }
+        Ok(generator)
+    }
+
+    /// Chooses the instruction set of the CPU path (the fastest available is
+    /// the default); an error if this CPU lacks it or the generator is not on the CPU.
+    pub fn set_cpu_kernel(&mut self, kernel: Kernel) -> Result<()> {
+        if !self.device.is_cpu() {
+            return Err(Error::invalid(
+                "the CPU kernels need a generator on the CPU",
+            ));
+        }
+        if !kernel.available() {
+            return Err(Error::invalid(format!(
+                "this CPU cannot run the {} kernel",
+                kernel.name()
+            )));
+        }
+        self.cpu = Some(CpuDecoder::new(&self.packed_layers()?, Engine::new(kernel)));
+        Ok(())
+    }
+
+    /// The instruction set the CPU path runs, `None` off the CPU.
+    pub fn cpu_kernel(&self) -> Option<Kernel> {
+        self.cpu.as_ref().map(|c| c.engine().kernel())
     }
 
     /// The generator's shape.
@@ -184,7 +216,7 @@ impl Generator {
         self.decode_with(z, false)
     }
 
-    fn decode_with(&self, z: &Tensor, fused_cpu: bool) -> Result<Tensor> {
+    fn decode_with(&self, z: &Tensor, fast_cpu: bool) -> Result<Tensor> {
         let (n, dim) = z.dims2()?;
         if dim != self.config.latent_dim() {
             return Err(Error::invalid(format!(
@@ -193,6 +225,12 @@ impl Generator {
             )));
         }
         let z = z.to_dtype(DType::F32)?.to_device(&self.device)?;
+        if let (true, Some(cpu)) = (fast_cpu, self.cpu.as_ref()) {
+            let size = self.config.image_size();
+            let pixels = cpu.decode(&z.flatten_all()?.to_vec1()?)?;
+            let shape = (n, size, size, self.config.image_channels());
+            return Ok(Tensor::from_vec(pixels, shape, &self.device)?);
+        }
         let last = self.blocks.len() - 1;
         let mut x = Tensor::zeros(1, DType::F32, &self.device)?;
         for (i, block) in self.blocks.iter().enumerate() {
@@ -211,18 +249,9 @@ impl Generator {
             }
             let (n, h, w, cin) = x.dims4()?;
             let cols = x.reshape((n * h * w, cin))?.matmul(&block.packed)?;
-            x = if fused_cpu {
-                // One pass over plain memory: scatter, shift and activation fused.
-                let shift: Vec<f32> = block.shift.to_vec1()?;
-                let cols: Vec<f32> = cols.flatten_all()?.to_vec1()?;
-                let out =
-                    col2im_stride2_cpu(&cols, (n, h, w, block.out_channels), &shift, activation);
-                Tensor::from_vec(out, (n, 2 * h, 2 * w, block.out_channels), &self.device)?
-            } else {
-                let cols = cols.reshape((n, h, w, KERNEL, KERNEL, block.out_channels))?;
-                let y = col2im_stride2(&cols)?.broadcast_add(&block.shift)?;
-                activation.apply(&y)?
-            };
+            let cols = cols.reshape((n, h, w, KERNEL, KERNEL, block.out_channels))?;
+            let y = col2im_stride2(&cols)?.broadcast_add(&block.shift)?;
+            x = activation.apply(&y)?;
         }
         Ok(x)
     }
@@ -247,56 +276,6 @@ impl Activation {
             Activation::Tanh => t.tanh()?,
         })
     }
-
-    fn scalar(self, v: f32) -> f32 {
-        match self {
-            Activation::Relu => v.max(0.0),
-            Activation::Tanh => v.tanh(),
-        }
-    }
-}
-
-/// The CPU version of [`col2im_stride2`] on plain memory, with the per-channel
-/// shift and the activation fused in. `cols` is (N, H, W, 4, 4, C) row-major;
-/// returns (N, 2H, 2W, C).
-fn col2im_stride2_cpu(
-    cols: &[f32],
-    (n, h, w, c): (usize, usize, usize, usize),
-    shift: &[f32],
-    act: Activation,
-) -> Vec<f32> {
-    let (oh, ow) = (2 * h, 2 * w);
-    let mut out = vec![0f32; n * oh * ow * c];
-    for b in 0..n {
-        let out_b = &mut out[b * oh * ow * c..(b + 1) * oh * ow * c];
-        for iy in 0..h {
-            for ix in 0..w {
-                let base = ((b * h + iy) * w + ix) * KERNEL * KERNEL * c;
-                for ky in 0..KERNEL {
-                    // oy = 2·iy + ky − 1, skipped where it falls outside the map
-                    let Some(oy) = (2 * iy + ky).checked_sub(1).filter(|&y| y < oh) else {
-                        continue;
-                    };
-                    for kx in 0..KERNEL {
-                        let Some(ox) = (2 * ix + kx).checked_sub(1).filter(|&x| x < ow) else {
-                            continue;
-                        };
-                        let tap = base + (ky * KERNEL + kx) * c;
-                        let dst = (oy * ow + ox) * c;
-                        for (d, s) in out_b[dst..dst + c].iter_mut().zip(&cols[tap..tap + c]) {
-                            *d += s;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for px in out.chunks_exact_mut(c) {
-        for (v, s) in px.iter_mut().zip(shift) {
-            *v = act.scalar(*v + s);
-        }
-    }
-    out
 }
 
 /// Scatters per-tap columns of a stride-2, padding-1, 4×4 transposed convolution
@@ -418,9 +397,14 @@ mod tests {
         let ours = col2im_stride2(&cols)?.permute((0, 3, 1, 2))?;
         let diff = (ours - &reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "max diff {diff}");
-        // The fused CPU path (zero shift, ReLU) equals relu(reference).
+        // The CPU kernels' scatter (zero shift, ReLU) equals relu(reference).
         let flat: Vec<f32> = cols.flatten_all()?.to_vec1()?;
-        let fused = col2im_stride2_cpu(&flat, (n, h, h, cout), &vec![0.0; cout], Activation::Relu);
+        let fused = crate::cpu_decode::col2im_stride2(
+            &flat,
+            (n, h, h, cout),
+            &vec![0.0; cout],
+            crate::cpu_gemm::Activation::Relu,
+        );
         let fused =
             Tensor::from_vec(fused, (n, 2 * h, 2 * h, cout), &dev)?.permute((0, 3, 1, 2))?;
         let diff = (fused - reference.relu()?)?

@@ -11,6 +11,9 @@
 
 pub mod attributes;
 pub mod bundle;
+mod cpu_decode;
+mod cpu_flow;
+pub mod cpu_gemm;
 pub mod dataset;
 pub mod device;
 pub mod edit;

@@ -9,6 +9,8 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::attributes::{Attribute, AttributeKind};
+use crate::cpu_flow::CpuFlow;
+use crate::cpu_gemm::{Engine, Kernel};
 use crate::error::{Error, Result, WithPath};
 use crate::flow::{Flow, FlowConfig};
 use crate::formats::labels::{self, LabelTable};
@@ -189,6 +191,8 @@ pub struct Plugin {
     device: Device,
     /// The flow on a wgpu device, when one computes; encode and decode use it.
     gpu: Option<GpuFlow>,
+    /// The flow packed for the CPU engine, on the CPU: encode and decode use it.
+    cpu: Option<CpuFlow>,
 }
 
 /// Resolves a `--plugin` argument: a `plugin.json` or a folder holding one.
@@ -225,6 +229,7 @@ impl Plugin {
         let file = weights::load(&weights_path, device)?;
         let vb = VarBuilder::from_tensors(file.tensors, DType::F32, device);
         let flow = Flow::new(vb, manifest.flow.clone()).with_path(&weights_path)?;
+        let cpu = cpu_flow(&flow, device).with_path(&weights_path)?;
         Ok(Self {
             manifest,
             flow,
@@ -232,6 +237,7 @@ impl Plugin {
             weights_sha256: file.sha256,
             device: device.clone(),
             gpu: None,
+            cpu,
         })
     }
 
@@ -241,21 +247,30 @@ impl Plugin {
         flow: Flow,
         weights_sha256: String,
         device: &Device,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        let cpu = cpu_flow(&flow, device)?;
+        Ok(Self {
             manifest,
             flow,
             path: PathBuf::new(),
             weights_sha256,
             device: device.clone(),
             gpu: None,
-        }
+            cpu,
+        })
     }
 
     /// Runs the flow on `ctx` from now on (weights uploaded once).
     pub fn use_gpu(&mut self, ctx: &std::sync::Arc<GpuContext>) -> Result<()> {
         self.gpu = Some(GpuFlow::new(ctx, &self.flow)?);
         Ok(())
+    }
+
+    /// Whether a row's encode and decode give the same bits alone as in a
+    /// batch (the CPU engine and the GPU kernels sum in a fixed order; candle's
+    /// matmul, used on CUDA, does not).
+    pub fn batch_invariant(&self) -> bool {
+        self.gpu.is_some() || self.cpu.is_some()
     }
 
     /// The flow on the GPU, if [`Plugin::use_gpu`] was called.
@@ -344,6 +359,16 @@ impl Plugin {
         Ok(out)
     }
 
+    fn check_dim(&self, dim: usize) -> Result<()> {
+        let want = self.flow.config().dim;
+        if dim != want {
+            return Err(Error::invalid(format!(
+                "flow expects vectors of {want} numbers, got {dim}"
+            )));
+        }
+        Ok(())
+    }
+
     fn tensor(&self, rows: &Latents) -> Result<Tensor> {
         Ok(Tensor::from_slice(
             &rows.data,
@@ -363,6 +388,10 @@ impl Plugin {
             check_width(g, latents.dim)?;
             return Latents::new(latents.dim, g.run(&latents.data, Direction::Forward)?);
         }
+        if let Some(c) = &self.cpu {
+            self.check_dim(latents.dim)?;
+            return Latents::new(latents.dim, c.forward(&latents.data)?);
+        }
         let (y, _) = self.flow.forward(&self.tensor(latents)?)?;
         self.rows(&y)
     }
@@ -372,6 +401,10 @@ impl Plugin {
         if let Some(g) = &self.gpu {
             check_width(g, codes.dim)?;
             return Latents::new(codes.dim, g.run(&codes.data, Direction::Inverse)?);
+        }
+        if let Some(c) = &self.cpu {
+            self.check_dim(codes.dim)?;
+            return Latents::new(codes.dim, c.inverse(&codes.data)?);
         }
         let z = self.flow.inverse(&self.tensor(codes)?)?;
         self.rows(&z)
@@ -484,6 +517,19 @@ pub fn read_pair(
 }
 
 /// The GPU flow's width check, worded as the CPU flow's.
+/// The flow packed for the CPU engine when it computes on the CPU.
+fn cpu_flow(flow: &Flow, device: &Device) -> Result<Option<CpuFlow>> {
+    if !device.is_cpu() {
+        return Ok(None);
+    }
+    let engine = Engine::new(Kernel::detect());
+    Ok(Some(CpuFlow::new(
+        &flow.weights()?,
+        flow.config().dim,
+        engine,
+    )?))
+}
+
 fn check_width(flow: &GpuFlow, dim: usize) -> Result<()> {
     if dim != flow.dim() {
         return Err(Error::invalid(format!(

@@ -426,12 +426,7 @@ impl Trained {
     pub fn into_plugin(self, device: &Device) -> Result<Plugin> {
         let vb = VarBuilder::from_varmap(&self.varmap, DType::F32, device);
         let flow = Flow::new(vb, self.manifest.flow.clone())?;
-        Ok(Plugin::from_parts(
-            self.manifest,
-            flow,
-            String::new(),
-            device,
-        ))
+        Plugin::from_parts(self.manifest, flow, String::new(), device)
     }
 }
 
