@@ -128,10 +128,11 @@ impl Engine {
         let lanes = self.lanes;
         let in_bounds = tasks.iter().all(|t| {
             t.set < gemm.sets.len()
-                && t.segs.iter().all(|&s| s < gemm.segs)
                 && t.rows.iter().all(|r| {
-                    t.segs.iter().all(|&s| r[s] + gemm.len <= input.len())
-                        && r[4] + gemm.cols <= out.len()
+                    r.src[..gemm.segs]
+                        .iter()
+                        .all(|&s| s + gemm.len <= input.len())
+                        && r.dst + gemm.cols <= out.len()
                 })
         });
         if !in_bounds
@@ -169,7 +170,6 @@ impl Engine {
             let job = Job {
                 gemm,
                 set: &gemm.sets[task.set],
-                segs: &task.segs,
                 rows: &task.rows[r0..r1],
                 tiles: c0..c1,
                 input,
@@ -183,7 +183,12 @@ impl Engine {
         };
         let macs: usize = tasks
             .iter()
-            .map(|t| t.rows.len() * t.segs.len())
+            .map(|t| {
+                t.rows
+                    .iter()
+                    .map(|r| r.mask.count_ones() as usize)
+                    .sum::<usize>()
+            })
             .sum::<usize>()
             * gemm.len
             * gemm.cols;
@@ -235,9 +240,17 @@ impl Activation {
                     v * slope
                 }
             }
-            Activation::Tanh => v.tanh(),
+            Activation::Tanh => tanh(v),
         }
     }
+}
+
+/// tanh(x) = 1 − 2 / (1 + e^{2x}): within 1.8e-7 of the exact tanh on
+/// [−20, 20] (tested), exact ±1 in the tails, NaN for NaN, and about 5× faster
+/// (23 → 5 ns here): libm's tanh was most of the image layer's time.
+#[inline(always)]
+fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + (2.0 * x).exp())
 }
 
 /// A weight matrix packed for the micro-kernel, with its epilogue.
@@ -318,15 +331,27 @@ impl Packed {
     }
 }
 
-/// Rows of one GEMM task: where each row's segments start in the input and
-/// where its output starts, all sharing one weight set and one set of taps.
+/// One row of a GEMM: where each of its segments starts in the input, which
+/// segments it sums, and where its output starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row {
+    /// Input offset of each segment. A segment the row does not sum must
+    /// point at `len` zeros: a micro-tile sums the segments any of its rows
+    /// needs, and adding exact zeros leaves a row's sum unchanged.
+    pub src: [usize; 4],
+    /// Output offset.
+    pub dst: usize,
+    /// Bit `s` set: the row sums segment `s`.
+    pub mask: u8,
+}
+
+/// Rows of one GEMM task, all sharing one weight set. Rows with the same
+/// mask should be adjacent, so micro-tiles add few zeros.
 pub(crate) struct Task {
     /// Which of the packed weight sets (the phase).
     pub set: usize,
-    /// The segments (taps) these rows use, in order.
-    pub segs: Vec<usize>,
-    /// Per row: input offsets of the 4 segments (unused ones 0), then the output offset.
-    pub rows: Vec<[usize; 5]>,
+    /// The rows.
+    pub rows: Vec<Row>,
 }
 
 impl Task {
@@ -339,9 +364,12 @@ impl Task {
     ) -> Self {
         Self {
             set: 0,
-            segs: vec![0],
             rows: (0..rows)
-                .map(|r| [r * in_stride + in_offset, 0, 0, 0, r * out_stride])
+                .map(|r| Row {
+                    src: [r * in_stride + in_offset; 4],
+                    dst: r * out_stride,
+                    mask: 1,
+                })
                 .collect(),
         }
     }
@@ -351,8 +379,7 @@ impl Task {
 struct Job<'a> {
     gemm: &'a Packed,
     set: &'a [f32],
-    segs: &'a [usize],
-    rows: &'a [[usize; 5]],
+    rows: &'a [Row],
     tiles: std::ops::Range<usize>,
     input: &'a [f32],
     out: *mut f32,
@@ -455,7 +482,7 @@ impl Job<'_> {
     #[inline(always)]
     unsafe fn tile<const M: usize, const NR: usize, F: MulAdd>(
         &self,
-        rows: &[[usize; 5]],
+        rows: &[Row],
         panel: &[f32],
         shift: &[f32; NR],
         col0: usize,
@@ -463,10 +490,11 @@ impl Job<'_> {
     ) {
         let len = self.gemm.len;
         let mut acc = [[0f32; NR]; M];
-        for &s in self.segs {
+        let union = rows.iter().fold(0u8, |u, r| u | r.mask);
+        for s in (0..self.gemm.segs).filter(|s| union & (1 << s) != 0) {
             let a: [*const f32; M] =
                 // SAFETY: row offsets are in bounds of `input` (see `run`).
-                std::array::from_fn(|i| unsafe { self.input.as_ptr().add(rows[i][s]) });
+                std::array::from_fn(|i| unsafe { self.input.as_ptr().add(rows[i].src[s]) });
             let b = panel[s * len * NR..(s + 1) * len * NR].as_ptr();
             for k in 0..len {
                 // SAFETY: `b` spans len·NR numbers; each `a[i]` spans `len`.
@@ -488,8 +516,29 @@ impl Job<'_> {
             }
             // SAFETY: the row's output spans at least col0 + cols numbers, cols ≤ NR.
             unsafe {
-                std::ptr::copy_nonoverlapping(v.as_ptr(), self.out.add(rows[i][4] + col0), cols)
+                std::ptr::copy_nonoverlapping(v.as_ptr(), self.out.add(rows[i].dst + col0), cols)
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_tanh_is_within_a_few_ulps_of_the_exact_one() {
+        let mut max = 0f64;
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 1e-4; // [−20, 20]
+            max = max.max((tanh(x) as f64 - (x as f64).tanh()).abs());
+        }
+        println!("max |tanh − exact| on [−20, 20]: {max:e}");
+        assert!(max < 3e-7, "{max}");
+        assert_eq!(tanh(100.0), 1.0);
+        assert_eq!(tanh(-100.0), -1.0);
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
+        assert!(tanh(f32::NAN).is_nan());
     }
 }

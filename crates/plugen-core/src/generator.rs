@@ -9,10 +9,12 @@
 //! but the last, `blocks.{i}.bn.{weight,bias,running_mean,running_var}`.
 //!
 //! At load time BatchNorm is folded into the convolution weights and a per-channel
-//! shift, and each weight is packed as a (C_in, 4·4·C_out) matrix, so that every
-//! layer is one GEMM on channel-last activations followed by a col2im of four
-//! shifted adds per output phase. This avoids candle's slow direct
-//! `conv_transpose2d` on the CPU and works unchanged on every backend.
+//! shift. On the CPU, [`Generator::decode`] runs the packed engine of
+//! `cpu_decode` (phase-split implicit GEMMs, the same bits in any batch). The
+//! tensor path, used on CUDA and Metal and for gradients
+//! ([`Generator::decode_differentiable`]), packs each weight as a
+//! (C_in, 4·4·C_out) matrix: every layer is one candle GEMM on channel-last
+//! activations followed by a col2im of four shifted adds per output phase.
 
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -397,21 +399,21 @@ mod tests {
         let ours = col2im_stride2(&cols)?.permute((0, 3, 1, 2))?;
         let diff = (ours - &reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "max diff {diff}");
-        // The CPU kernels' scatter (zero shift, ReLU) equals relu(reference).
+        // The CPU engine's gather (zero shift, ReLU) equals relu(reference).
         let flat: Vec<f32> = cols.flatten_all()?.to_vec1()?;
-        let fused = crate::cpu_decode::col2im_stride2(
+        let gathered = crate::cpu_decode::gather_taps(
             &flat,
             (n, h, h, cout),
             &vec![0.0; cout],
             crate::cpu_gemm::Activation::Relu,
         );
-        let fused =
-            Tensor::from_vec(fused, (n, 2 * h, 2 * h, cout), &dev)?.permute((0, 3, 1, 2))?;
-        let diff = (fused - reference.relu()?)?
+        let gathered =
+            Tensor::from_vec(gathered, (n, 2 * h, 2 * h, cout), &dev)?.permute((0, 3, 1, 2))?;
+        let diff = (gathered - reference.relu()?)?
             .abs()?
             .max_all()?
             .to_scalar::<f32>()?;
-        assert!(diff < 1e-4, "fused max diff {diff}");
+        assert!(diff < 1e-4, "gathered max diff {diff}");
         Ok(())
     }
 }
