@@ -84,8 +84,13 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// The engine for `kernel`, which the caller checked is [`Kernel::available`].
+    /// The engine for `kernel`; the portable kernel where this CPU lacks it.
     pub(crate) fn new(kernel: Kernel) -> Self {
+        let kernel = if kernel.available() {
+            kernel
+        } else {
+            Kernel::Portable
+        };
         Self {
             kernel,
             lanes: kernel.lanes(),
@@ -136,6 +141,7 @@ impl Engine {
                 })
         });
         if !in_bounds
+            || gemm.lanes != lanes
             || gemm
                 .sets
                 .iter()
@@ -177,8 +183,9 @@ impl Engine {
             };
             // SAFETY: items write disjoint output ranges (rows do, by the
             // caller's promise, and items split a row only by column tile);
-            // offsets are in bounds (checked above); the kernel is available
-            // (checked when the engine was made).
+            // offsets are in bounds and the weights packed for these tiles
+            // (checked above); the kernel is available (checked when the
+            // engine was made).
             unsafe { job.run(self.kernel, lanes) };
         };
         let macs: usize = tasks
@@ -268,6 +275,8 @@ pub(crate) struct Packed {
     shift: Vec<f32>,
     /// Applied after the shift.
     act: Activation,
+    /// Columns per tile it was packed for.
+    lanes: usize,
 }
 
 /// Packs `weight(segment, k, column)` for `segs` segments of `len` rows into
@@ -313,6 +322,7 @@ impl Packed {
                 .map(|c| if c < cols { shift(c) } else { 0.0 })
                 .collect(),
             act,
+            lanes,
         }
     }
 
@@ -525,6 +535,34 @@ impl Job<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tasks_outside_their_buffers_or_weights_packed_for_other_tiles_are_refused() {
+        let narrow = Engine::new(Kernel::Portable);
+        let wide = Engine::portable_wide();
+        let id = Activation::Identity;
+        let packed = |e| Packed::new(e, (1, 1, 4, 64), |_, _, k, c| (k + c) as f32, |_| 0.0, id);
+        let (input, mut out) = (vec![1f32; 8], vec![0f32; 128]);
+        let task = [Task::plain(2, (4, 0), 64)];
+        // SAFETY (all): the two rows write disjoint ranges.
+        unsafe {
+            assert!(narrow.run(&packed(narrow), &task, &input, &mut out).is_ok());
+            assert_eq!(out[64 + 3], (0..4).map(|k| (k + 3) as f32).sum::<f32>());
+            assert!(narrow.run(&packed(wide), &task, &input, &mut out).is_err());
+            let past_input = [Task::plain(2, (4, 1), 64)];
+            assert!(
+                narrow
+                    .run(&packed(narrow), &past_input, &input, &mut out)
+                    .is_err()
+            );
+            let past_output = [Task::plain(2, (4, 0), 65)];
+            assert!(
+                narrow
+                    .run(&packed(narrow), &past_output, &input, &mut out)
+                    .is_err()
+            );
+        }
+    }
 
     #[test]
     fn fast_tanh_is_within_a_few_ulps_of_the_exact_one() {
