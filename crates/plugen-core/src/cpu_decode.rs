@@ -150,6 +150,8 @@ impl CpuDecoder {
                 }
                 Layer::Phased { gemm, cout } => {
                     let zero = n * side * side * gemm.len();
+                    // The zero row (earlier layers leave room for it; a gathered map does not).
+                    x.resize(zero + gemm.len(), 0.0);
                     let tasks = phase_tasks(n, side, gemm.len(), *cout, zero);
                     side *= 2;
                     let len = n * side * side * cout;
@@ -347,11 +349,18 @@ mod tests {
 
     #[test]
     fn every_kernel_matches_the_textbook_convolution() {
-        // Channel counts that are not multiples of a tile, and an RGB layer (scatter form).
-        let layers = layers(&[7, 40, 24, 20, 3], 1);
-        let z = SeededRng::new(2, 0).normal_vec(13 * 7);
+        // Channel counts that are not multiples of a tile, and an RGB layer (tap form).
+        check_against_textbook(&[7, 40, 24, 20, 3], 13);
+        // A narrow middle layer (tap form) feeding a phased one.
+        check_against_textbook(&[5, 16, 6, 32, 1], 3);
+    }
+
+    fn check_against_textbook(channels: &[usize], n: usize) {
+        let layers = layers(channels, 1);
+        let z = SeededRng::new(2, 0).normal_vec(n * channels[0]);
         let want = reference(&layers, &z);
-        assert_eq!(want.len(), 13 * 32 * 32 * 3);
+        let side = 4 << (channels.len() - 2);
+        assert_eq!(want.len(), n * side * side * channels[channels.len() - 1]);
         for engine in engines() {
             let (kernel, lanes) = (engine.kernel(), engine.lanes());
             let got = CpuDecoder::new(&layers, engine)
