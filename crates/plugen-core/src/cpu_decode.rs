@@ -263,7 +263,6 @@ pub(crate) fn gather_taps(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu_gemm::Kernel;
     use crate::rng::SeededRng;
 
     /// A small random generator, channels `[latent, …, image]`, BatchNorm already folded.
@@ -335,18 +334,6 @@ mod tests {
         x
     }
 
-    /// Every engine this CPU runs, and the AVX-512 tile layout on the portable kernel.
-    fn engines() -> Vec<Engine> {
-        let mut e = vec![Engine::new(Kernel::Portable), Engine::portable_wide()];
-        e.extend(
-            [Kernel::Avx2, Kernel::Avx512]
-                .into_iter()
-                .filter(|k| k.available())
-                .map(Engine::new),
-        );
-        e
-    }
-
     #[test]
     fn every_kernel_matches_the_textbook_convolution() {
         // Channel counts that are not multiples of a tile, and an RGB layer (tap form).
@@ -361,7 +348,7 @@ mod tests {
         let want = reference(&layers, &z);
         let side = 4 << (channels.len() - 2);
         assert_eq!(want.len(), n * side * side * channels[channels.len() - 1]);
-        for engine in engines() {
+        for engine in Engine::all_testable() {
             let (kernel, lanes) = (engine.kernel(), engine.lanes());
             let got = CpuDecoder::new(&layers, engine)
                 .decode(&z)
@@ -384,7 +371,7 @@ mod tests {
         let layers = layers(&[9, 48, 32, 16, 3], 3);
         let dim = 9;
         let z = SeededRng::new(4, 0).normal_vec(11 * dim);
-        for engine in engines() {
+        for engine in Engine::all_testable() {
             let decoder = CpuDecoder::new(&layers, engine);
             let batch = decoder.decode(&z).expect("decodes");
             let per = batch.len() / 11;

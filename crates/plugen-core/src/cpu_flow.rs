@@ -232,13 +232,7 @@ mod tests {
     fn matches_candles_flow_and_is_the_same_bits_in_any_batch() -> Result<()> {
         let dim = 21;
         let flow = random_flow(dim)?;
-        let mut engines = vec![Engine::new(Kernel::Portable), Engine::portable_wide()];
-        engines.extend(
-            [Kernel::Avx2, Kernel::Avx512]
-                .into_iter()
-                .filter(|k| k.available())
-                .map(Engine::new),
-        );
+        let engines = Engine::all_testable();
         for rows in [1, 8, 70] {
             let z = Tensor::randn(0f32, 1., (rows, dim), &Device::Cpu)?;
             let (want_y, _) = flow.forward(&z)?;

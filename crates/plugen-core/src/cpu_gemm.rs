@@ -106,6 +106,19 @@ impl Engine {
         }
     }
 
+    /// Every engine this CPU runs, and the AVX-512 tile layout on the portable kernel, for tests.
+    #[cfg(test)]
+    pub(crate) fn all_testable() -> Vec<Self> {
+        let mut engines = vec![Self::new(Kernel::Portable), Self::portable_wide()];
+        engines.extend(
+            [Kernel::Avx2, Kernel::Avx512]
+                .into_iter()
+                .filter(|k| k.available())
+                .map(Self::new),
+        );
+        engines
+    }
+
     /// The kernel it runs.
     pub(crate) fn kernel(self) -> Kernel {
         self.kernel
