@@ -142,21 +142,18 @@ impl CpuDecoder {
                 Layer::First(gemm) => {
                     let tasks = [Task::plain(n, (gemm.len(), 0), gemm.cols())];
                     side = 4;
-                    // A zero row past the map, for the next layer's outside taps.
-                    let len = n * gemm.cols();
-                    let mut out = vec![0f32; len + gemm.cols() / 16];
-                    unsafe { self.engine.run(gemm, &tasks, &x, &mut out[..len])? };
+                    let mut out = vec![0f32; n * gemm.cols()];
+                    unsafe { self.engine.run(gemm, &tasks, &x, &mut out)? };
                     out
                 }
                 Layer::Phased { gemm, cout } => {
+                    // A zero row past the map, for the taps that fall outside it.
                     let zero = n * side * side * gemm.len();
-                    // The zero row (earlier layers leave room for it; a gathered map does not).
                     x.resize(zero + gemm.len(), 0.0);
                     let tasks = phase_tasks(n, side, gemm.len(), *cout, zero);
                     side *= 2;
-                    let len = n * side * side * cout;
-                    let mut out = vec![0f32; len + cout];
-                    unsafe { self.engine.run(gemm, &tasks, &x, &mut out[..len])? };
+                    let mut out = vec![0f32; n * side * side * cout];
+                    unsafe { self.engine.run(gemm, &tasks, &x, &mut out)? };
                     out
                 }
                 Layer::Taps {
@@ -175,7 +172,6 @@ impl CpuDecoder {
                 }
             };
         }
-        x.truncate(n * self.image_len);
         Ok(x)
     }
 }

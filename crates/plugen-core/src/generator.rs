@@ -21,7 +21,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::cpu_decode::CpuDecoder;
-use crate::cpu_gemm::{Engine, Kernel};
+use crate::cpu_gemm::{Activation, Engine, Kernel};
 use crate::error::{Error, Result};
 
 /// Kernel size of every transposed convolution.
@@ -86,7 +86,8 @@ struct Block {
     out_channels: usize,
 }
 
-/// One layer's folded weights as plain numbers, for other compute backends ([`crate::gpu`]).
+/// One layer's folded weights as plain numbers, for the other compute paths
+/// (the CPU engine, [`crate::gpu`]).
 pub struct PackedLayer {
     /// Input channels (the latent length for the first layer).
     pub in_channels: usize,
@@ -206,19 +207,21 @@ impl Generator {
 
     /// Decodes latents of shape (N, latent_dim) into images of shape
     /// (N, size, size, channels), channel-last, values in [−1, 1]. On the CPU
-    /// the scatter runs on plain memory, which gradients do not flow through:
-    /// use [`Generator::decode_differentiable`] to backpropagate to `z`.
+    /// the packed engine runs on plain memory, which gradients do not flow
+    /// through: use [`Generator::decode_differentiable`] to backpropagate to `z`.
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        self.decode_with(z, self.device.is_cpu())
+        let Some(cpu) = &self.cpu else {
+            return self.decode_differentiable(z);
+        };
+        let n = self.latent_rows(z)?;
+        let pixels = cpu.decode(&z.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)?;
+        let size = self.config.image_size();
+        let shape = (n, size, size, self.config.image_channels());
+        Ok(Tensor::from_vec(pixels, shape, &self.device)?)
     }
 
-    /// Like [`Generator::decode`], built only from tensor operations so that
-    /// gradients reach `z` (image projection).
-    pub fn decode_differentiable(&self, z: &Tensor) -> Result<Tensor> {
-        self.decode_with(z, false)
-    }
-
-    fn decode_with(&self, z: &Tensor, fast_cpu: bool) -> Result<Tensor> {
+    /// The number of latents in `z`, or why it is not (N, latent_dim).
+    fn latent_rows(&self, z: &Tensor) -> Result<usize> {
         let (n, dim) = z.dims2()?;
         if dim != self.config.latent_dim() {
             return Err(Error::invalid(format!(
@@ -226,13 +229,14 @@ impl Generator {
                 self.config.latent_dim()
             )));
         }
+        Ok(n)
+    }
+
+    /// Like [`Generator::decode`], built only from tensor operations so that
+    /// gradients reach `z` (image projection); also the path on CUDA and Metal.
+    pub fn decode_differentiable(&self, z: &Tensor) -> Result<Tensor> {
+        let n = self.latent_rows(z)?;
         let z = z.to_dtype(DType::F32)?.to_device(&self.device)?;
-        if let (true, Some(cpu)) = (fast_cpu, self.cpu.as_ref()) {
-            let size = self.config.image_size();
-            let pixels = cpu.decode(&z.flatten_all()?.to_vec1()?)?;
-            let shape = (n, size, size, self.config.image_channels());
-            return Ok(Tensor::from_vec(pixels, shape, &self.device)?);
-        }
         let last = self.blocks.len() - 1;
         let mut x = Tensor::zeros(1, DType::F32, &self.device)?;
         for (i, block) in self.blocks.iter().enumerate() {
@@ -246,14 +250,14 @@ impl Generator {
                     .matmul(&block.packed)?
                     .reshape((n, KERNEL, KERNEL, block.out_channels))?
                     .broadcast_add(&block.shift)?;
-                x = activation.apply(&y)?;
+                x = activate(activation, &y)?;
                 continue;
             }
             let (n, h, w, cin) = x.dims4()?;
             let cols = x.reshape((n * h * w, cin))?.matmul(&block.packed)?;
             let cols = cols.reshape((n, h, w, KERNEL, KERNEL, block.out_channels))?;
             let y = col2im_stride2(&cols)?.broadcast_add(&block.shift)?;
-            x = activation.apply(&y)?;
+            x = activate(activation, &y)?;
         }
         Ok(x)
     }
@@ -264,20 +268,14 @@ impl Generator {
     }
 }
 
-/// The non-linearity after a layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Activation {
-    Relu,
-    Tanh,
-}
-
-impl Activation {
-    fn apply(self, t: &Tensor) -> Result<Tensor> {
-        Ok(match self {
-            Activation::Relu => t.relu()?,
-            Activation::Tanh => t.tanh()?,
-        })
-    }
+/// A layer's activation on a tensor.
+fn activate(act: Activation, t: &Tensor) -> Result<Tensor> {
+    Ok(match act {
+        Activation::Identity => t.clone(),
+        Activation::Relu => t.relu()?,
+        Activation::LeakyRelu(slope) => (t.relu()? + (t.minimum(0f64)? * slope as f64)?)?,
+        Activation::Tanh => t.tanh()?,
+    })
 }
 
 /// Scatters per-tap columns of a stride-2, padding-1, 4×4 transposed convolution
@@ -405,7 +403,7 @@ mod tests {
             &flat,
             (n, h, h, cout),
             &vec![0.0; cout],
-            crate::cpu_gemm::Activation::Relu,
+            Activation::Relu,
         );
         let gathered =
             Tensor::from_vec(gathered, (n, 2 * h, 2 * h, cout), &dev)?.permute((0, 3, 1, 2))?;
