@@ -7,13 +7,13 @@ use std::process::Command;
 use std::time::Instant;
 
 use plugen_core::Device;
+use plugen_core::Model;
 use plugen_core::Tensor;
-use plugen_core::dataset::{self, SampleRequest};
+use plugen_core::compute::gpu::FaceInput;
 use plugen_core::error::{Error, Result};
-use plugen_core::formats::latents::Latents;
-use plugen_core::generator::images_to_bytes;
-use plugen_core::gpu::FaceInput;
-use plugen_core::model::Model;
+use plugen_core::io::latents::Latents;
+use plugen_core::jobs::dataset::{self, SampleRequest};
+use plugen_core::model::generator::images_to_bytes;
 use plugen_core::rng::SeededRng;
 use serde::Serialize;
 
@@ -160,15 +160,15 @@ fn peer(
 /// (latent, label) pairs (`plugin.latents.npy`, `plugin.labels.csv`), once.
 fn train_seconds(model: &Model) -> Result<f64> {
     let dir = model.bundle().dir();
-    let (latents, labels) = plugen_core::plugin::read_pair(
-        &plugen_core::plugin::LatentSource::File(dir.join("plugin.latents.npy")),
+    let (latents, labels) = plugen_core::model::plugin::read_pair(
+        &plugen_core::model::plugin::LatentSource::File(dir.join("plugin.latents.npy")),
         &dir.join("plugin.labels.csv"),
         model.latent_dim(),
     )?;
-    let config = plugen_core::train::TrainConfig::default_for(model.latent_dim());
+    let config = plugen_core::learn::train::TrainConfig::default_for(model.latent_dim());
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let t = Instant::now();
-    plugen_core::train::train(
+    plugen_core::learn::train::train(
         &latents,
         &labels,
         &Default::default(),
@@ -212,7 +212,7 @@ pub fn projection_figures(
         .collect();
     names.sort();
     for p in &names {
-        targets.push((true, plugen_core::projection::load_target(p, size)?));
+        targets.push((true, plugen_core::jobs::projection::load_target(p, size)?));
     }
     let (mut time, mut gen_mse, mut photo_mse) = (
         [Vec::new(), Vec::new()],

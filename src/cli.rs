@@ -8,24 +8,24 @@ use std::sync::atomic::AtomicBool;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use plugen_core::attributes::parse_assignment;
-use plugen_core::dataset::{self, SampleRequest};
-use plugen_core::device::DeviceChoice;
-use plugen_core::edit::{self, EditMode};
-use plugen_core::encoder;
+use plugen_core::DeviceChoice;
 use plugen_core::error::{Error, Result};
-use plugen_core::fill;
-use plugen_core::formats::latents::{self, Latents};
-use plugen_core::formats::sidecar::{self, Sidecar};
-use plugen_core::fsutil::{self, Overwrite};
-use plugen_core::imaging;
-use plugen_core::labelling::{self, LabelSet};
-use plugen_core::model::{Model, PluginChoice};
-use plugen_core::plugin::LatentSource;
-use plugen_core::projection;
-use plugen_core::session::EditSession;
-use plugen_core::sweep;
-use plugen_core::train::{self, AttributeMeta, TrainConfig};
+use plugen_core::io::fsutil::{self, Overwrite};
+use plugen_core::io::imaging;
+use plugen_core::io::latents::{self, Latents};
+use plugen_core::io::sidecar::{self, Sidecar};
+use plugen_core::jobs::dataset::{self, SampleRequest};
+use plugen_core::jobs::edit::{self, EditMode};
+use plugen_core::jobs::fill;
+use plugen_core::jobs::projection;
+use plugen_core::jobs::session::EditSession;
+use plugen_core::jobs::sweep;
+use plugen_core::learn::labelling::{self, LabelSet};
+use plugen_core::learn::train::{self, AttributeMeta, TrainConfig};
+use plugen_core::learn::train_encoder;
+use plugen_core::model::attributes::parse_assignment;
+use plugen_core::model::plugin::LatentSource;
+use plugen_core::{Model, PluginChoice};
 
 /// Attribute-conditioned face generation with PluGeN plugins.
 ///
@@ -637,12 +637,12 @@ pub fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
         let label = cli
             .label
-            .map(|name| plugen_core::labelling::AttributeDefinition {
+            .map(|name| plugen_core::learn::labelling::AttributeDefinition {
                 name,
                 kind: if cli.continuous {
-                    plugen_core::attributes::AttributeKind::Continuous
+                    plugen_core::model::attributes::AttributeKind::Continuous
                 } else {
-                    plugen_core::attributes::AttributeKind::Binary
+                    plugen_core::model::attributes::AttributeKind::Binary
                 },
                 description: cli.description,
             });
@@ -748,7 +748,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Merge { out, shards } => {
-            let m = plugen_core::merge::merge(&out, &shards)?;
+            let m = plugen_core::jobs::merge::merge(&out, &shards)?;
             println!(
                 "merged {} images from {} shards into {}",
                 m.images,
@@ -831,7 +831,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             };
             let (data, table) =
-                plugen_core::plugin::read_pair(&source, &labels_path, model.latent_dim())?;
+                plugen_core::model::plugin::read_pair(&source, &labels_path, model.latent_dim())?;
             let meta: HashMap<String, AttributeMeta> = match meta {
                 Some(p) => {
                     serde_json::from_slice(&fsutil::read_limited(&p, 1 << 20)?).map_err(|e| {
@@ -867,7 +867,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 if o.extension().is_some_and(|e| e == "json") {
                     o
                 } else {
-                    o.join(plugen_core::plugin::MANIFEST_FILE)
+                    o.join(plugen_core::model::plugin::MANIFEST_FILE)
                 }
             });
             if let Some(out) = &out
@@ -1190,7 +1190,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 PluginChoice::None,
                 model.device.parse()?,
             )?;
-            let config = encoder::TrainEncoderConfig {
+            let config = train_encoder::TrainEncoderConfig {
                 steps,
                 batch,
                 learning_rate: lr,
@@ -1201,7 +1201,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 steps as u64,
                 "{bar:40} {pos}/{len} steps {elapsed} loss {msg}",
             );
-            let trained = encoder::train(
+            let trained = train_encoder::train(
                 model.generator(),
                 model.generator_sha256(),
                 &config,
@@ -1234,7 +1234,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let name = name.unwrap_or_else(|| default_name(&out));
             let overwrite = Overwrite::when(overwrite);
-            let m = plugen_core::import::import_torch(
+            let m = plugen_core::model::import::import_torch(
                 &checkpoint,
                 key.as_deref(),
                 &out,

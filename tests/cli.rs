@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use plugen_core::formats::latents::{self, Latents};
-use plugen_core::formats::npy;
-use plugen_core::fsutil::Overwrite;
+use plugen_core::io::fsutil::Overwrite;
+use plugen_core::io::latents::{self, Latents};
+use plugen_core::io::npy;
 use plugen_core::rng::SeededRng;
 
 /// `plugen ARGS…` run from the source tree on the bundled model, optionally under a wrapper (`prlimit …`).
@@ -690,7 +690,7 @@ fn label_and_extend_make_new_versions_next_to_the_old_one() {
         out.contains("40 rows (0 new)") && out.contains("bright, dark"),
         "{out}"
     );
-    let labels = plugen_core::formats::labels::read(&set_lab).expect("labels");
+    let labels = plugen_core::io::labels::read(&set_lab).expect("labels");
     assert_eq!(labels.rows.iter().filter(|r| r[1].is_some()).count(), 20);
     // Mistakes: a folder that is not a value, a contradicting label.
     std::fs::create_dir_all(run.join("yes")).expect("dir");
@@ -1282,8 +1282,8 @@ fn sweep_writes_a_grid_and_an_animation_of_the_same_edits() {
         s(&gif),
     ]);
     // Continuous attributes sweep their label range, from the default plugin's manifest.
-    let newest =
-        plugen_core::versions::latest(Path::new("models/dcgan-digiface64")).expect("a plugin");
+    let newest = plugen_core::model::versions::latest(Path::new("models/dcgan-digiface64"))
+        .expect("a plugin");
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&newest).expect("plugin")).expect("json");
     let attributes = manifest["attributes"].as_array().expect("attributes");

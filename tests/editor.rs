@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use common::{cli_render, drag_slider, face_pixels, harness, plugin_dir, settle};
 use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::formats::latents::Latents;
+use plugen_core::io::latents::Latents;
+use plugen_core::model::bundle::{Bundle, default_model_dir};
 use plugen_core::rng::SeededRng;
 
 #[test]

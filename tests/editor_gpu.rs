@@ -9,7 +9,7 @@ mod common;
 use common::{drag_slider, face_pixels, plugin_dir, settle};
 use egui_kittest::Harness;
 use plugen::gui::{EditorApp, Settings};
-use plugen_core::device::DeviceChoice;
+use plugen_core::compute::device::DeviceChoice;
 
 /// The face's place in the window: the middle of the central panel.
 fn face_region(img: &image::RgbaImage) -> Vec<u8> {

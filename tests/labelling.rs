@@ -17,14 +17,15 @@ use std::time::{Duration, Instant};
 use common::{harness, settle};
 use egui::Key;
 use egui_kittest::kittest::Queryable;
-use plugen_core::attributes::AttributeKind;
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::formats::latents::Latents;
-use plugen_core::labelling::{AttributeDefinition, LabelSession, Suggest};
-use plugen_core::plugin::{LatentSource, Plugin, read_pair};
-use plugen_core::pseudo_labels::Logistic;
+use plugen_core::Device;
+use plugen_core::io::latents::Latents;
+use plugen_core::learn::labelling::{AttributeDefinition, LabelSession, Suggest};
+use plugen_core::learn::pseudo_labels::Logistic;
+use plugen_core::learn::train;
+use plugen_core::model::attributes::AttributeKind;
+use plugen_core::model::bundle::{Bundle, default_model_dir};
+use plugen_core::model::plugin::{LatentSource, Plugin, read_pair};
 use plugen_core::rng::SeededRng;
-use plugen_core::{Device, train};
 
 const DIM: usize = 100;
 

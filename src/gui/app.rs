@@ -1,79 +1,30 @@
-//! The editor application: owns the state, the worker and the textures, and
-//! lays out the panels (menu bar, controls, face, strips, status bar).
+//! The editor application: owns the state, the worker and the textures, lays
+//! out the panels (menu bar, controls, face, strips, status bar) and applies
+//! the [`Action`]s they return.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use eframe::egui_wgpu::{self, wgpu};
-use egui::{ColorImage, Key, KeyboardShortcut, Modifiers, TextureHandle, TextureOptions};
-use plugen_core::device::{Compute, DeviceChoice};
+use eframe::egui_wgpu;
+use egui::{Key, KeyboardShortcut, Modifiers, TextureHandle, TextureOptions};
+use plugen_core::compute::device::{Compute, DeviceChoice};
+use plugen_core::compute::gpu::{self, GpuContext};
 use plugen_core::error::Result;
-use plugen_core::gpu::{self, GpuContext};
-use plugen_core::model::{Model, PluginChoice};
-use serde::{Deserialize, Serialize};
+use plugen_core::learn::labelling::AttributeDefinition;
+use plugen_core::{Model, PluginChoice};
 
+use super::action::{Action, Dialog};
+use super::face_view::FaceTextures;
+use super::labelling::{LabelPanel, NewAttributeForm, Training};
+use super::settings::Settings;
 use super::state::{EditorState, Face, Projection};
+use super::strips::{Status, Thumbnails};
 use super::sweep_export::{self, SweepForm};
+use super::textures::{GpuFaceTexture, filter_of, sync_image, to_color_image};
 use super::worker::{self, Job, Reply, Worker};
 use super::{controls, face_view, labelling, menu, strips};
-
-/// Settings kept between runs (eframe storage).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// Folder of the last export.
-    pub export_dir: Option<PathBuf>,
-    /// Folder of the last opened file.
-    pub open_dir: Option<PathBuf>,
-    /// PNG upscaling on export.
-    pub export_scale: u32,
-    /// Smooth (linear) instead of crisp (nearest) display scaling.
-    pub smooth: bool,
-    /// Show a loaded or projected face as it came beside the edited one.
-    pub compare: bool,
-    /// Dark theme.
-    pub dark: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            export_dir: None,
-            open_dir: None,
-            export_scale: 4,
-            smooth: true,
-            compare: false,
-            dark: true,
-        }
-    }
-}
-
-/// Keyboard shortcuts, listed in Help.
-pub const SHORTCUTS: &[(&str, &str)] = &[
-    ("R", "New face (new seed)"),
-    ("T", "Add the face to the tray"),
-    (
-        "B (hold)",
-        "Show a loaded face as it came (before the edits)",
-    ),
-    ("Ctrl+O", "Open a latent, sidecar or image"),
-    ("Ctrl+S", "Export the tray"),
-    ("Ctrl+Z", "Undo"),
-    ("Ctrl+Shift+Z", "Redo"),
-];
-
-/// Which native file dialog to show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialog {
-    /// A latent, sidecar or image to open.
-    Open,
-    /// A plugin.json to load.
-    Plugin,
-    /// A folder to export the tray into.
-    ExportDir,
-}
 
 /// A file dialog's answer, from its own thread.
 pub enum Picked {
@@ -95,14 +46,14 @@ pub struct EditorApp {
     /// What computes the faces (status bar): an adapter, CUDA or the CPU.
     pub device_name: String,
     /// The face computed straight into a texture of the window's own wgpu device.
-    pub(super) gpu_face: Option<GpuFaceTexture>,
-    pub(super) face_texture: Option<(u64, TextureHandle)>,
-    pub(super) target_texture: Option<TextureHandle>,
+    gpu_face: Option<GpuFaceTexture>,
+    face_texture: Option<(u64, TextureHandle)>,
+    target_texture: Option<TextureHandle>,
     target_rev: Option<u64>,
-    pub(super) before_texture: Option<TextureHandle>,
+    before_texture: Option<TextureHandle>,
     before_rev: Option<u64>,
-    pub(super) thumbs: Vec<TextureHandle>,
-    pub(super) tray_thumbs: Vec<TextureHandle>,
+    thumbs: Vec<TextureHandle>,
+    tray_thumbs: Vec<TextureHandle>,
     strips_rev: Option<u64>,
     picked_tx: Sender<Picked>,
     picked_rx: Receiver<Picked>,
@@ -114,11 +65,11 @@ pub struct EditorApp {
     started: std::time::Instant,
     first_face_logged: bool,
     /// Label mode, when active.
-    pub label: Option<labelling::LabelPanel>,
+    pub label: Option<LabelPanel>,
     /// The "New attribute" form, when open.
-    pub new_attribute: Option<labelling::NewAttributeForm>,
+    pub new_attribute: Option<NewAttributeForm>,
     /// A plugin version being trained in the background.
-    pub training: Option<labelling::Training>,
+    pub training: Option<Training>,
     /// The "Export sweep" window, when open.
     pub sweep_form: Option<SweepForm>,
 }
@@ -189,7 +140,7 @@ impl EditorApp {
         state.notice = note;
         worker.send(first);
         let (picked_tx, picked_rx) = channel();
-        let export_text = settings_export_text(&settings);
+        let export_text = settings.export_text();
         Ok(Self {
             state,
             settings,
@@ -380,7 +331,11 @@ impl EditorApp {
                 let job = s.plugin_loaded(info, code);
                 self.send(job);
             }
-            Reply::LabelPage { faces, suggested } => self.page_arrived(faces, suggested),
+            Reply::LabelPage { faces, suggested } => {
+                if let Some(panel) = &mut self.label {
+                    panel.page_arrived(faces, suggested);
+                }
+            }
             Reply::TrainProgress { fraction, loss } => {
                 if let Some(t) = self.training.as_mut() {
                     t.fraction = fraction;
@@ -439,6 +394,174 @@ impl EditorApp {
         }
     }
 
+    /// What the face view shows: the face (once computed), the target and
+    /// the face as loaded.
+    fn face_textures(&self) -> FaceTextures {
+        let face = match (&self.gpu_face, &self.face_texture) {
+            // The GPU texture holds a face once the first render has answered.
+            (Some(g), _) if self.state.face.is_some() => Some(g.id),
+            (None, Some((_, tex))) => Some(tex.id()),
+            _ => None,
+        };
+        FaceTextures {
+            face,
+            target: self.target_texture.as_ref().map(TextureHandle::id),
+            before: self.before_texture.as_ref().map(TextureHandle::id),
+        }
+    }
+
+    /// Applies one panel's request.
+    pub fn apply_action(&mut self, action: Action) {
+        let s = &mut self.state;
+        match action {
+            Action::NewFace(seed) => {
+                let seed = seed.unwrap_or_else(|| s.next_seed());
+                let job = s.new_face(seed);
+                self.send(job);
+            }
+            Action::SetTemperature { value, settle } => {
+                let job = s.set_temperature(value, settle);
+                self.send(job);
+            }
+            Action::SetValue {
+                index,
+                value,
+                settle,
+            } => {
+                let job = s.set_value(index, value, settle);
+                self.send(job);
+            }
+            Action::Reset(k) => {
+                let job = s.reset(k);
+                self.send(job);
+            }
+            Action::SetLock(k, on) => {
+                if let Some(l) = s.locked.get_mut(k) {
+                    *l = on;
+                }
+            }
+            Action::DismissError => s.error = None,
+            Action::CancelProjection => {
+                if let Some(p) = &s.projection {
+                    p.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Action::Undo => {
+                let job = s.undo();
+                self.send_opt(job);
+            }
+            Action::Redo => {
+                let job = s.redo();
+                self.send_opt(job);
+            }
+            Action::AddToTray => s.add_to_tray(),
+            Action::Recall(i) => {
+                let job = s.recall(i);
+                self.send_opt(job);
+            }
+            Action::Pick(what) => self.pick(what),
+            Action::OpenPlugin(path) => self.open_plugin(path),
+            Action::ExportTray(dir) => self.export_to(dir),
+            Action::OpenSweepForm => self.open_sweep_form(),
+            Action::ExportSweep {
+                dir,
+                attribute,
+                steps,
+            } => {
+                self.settings.export_dir = Some(dir.clone());
+                let job = s.export_sweep(dir, attribute, steps, self.settings.export_scale);
+                self.send_opt(job);
+            }
+            Action::OpenNewAttribute => self.new_attribute = Some(Default::default()),
+            Action::StartLabelling(def) => match self.start_labelling(def) {
+                Ok(()) => self.new_attribute = None,
+                Err(e) => {
+                    if let Some(f) = &mut self.new_attribute {
+                        f.error = Some(e.to_string());
+                    }
+                }
+            },
+            Action::LabelSelected(value) => self.label_selected(value),
+            Action::SelectFace(i) => {
+                if let Some(p) = &mut self.label {
+                    p.cursor = i;
+                }
+            }
+            Action::LabelFace(i, value) => {
+                if let Some(p) = &mut self.label {
+                    p.cursor = i;
+                }
+                self.label_selected(Some(value));
+            }
+            Action::UndoLabel => {
+                if self.label.as_mut().is_some_and(LabelPanel::undo_label) {
+                    self.save_session();
+                }
+            }
+            Action::TrainLabels => self.train_labels(),
+            Action::CancelTraining => {
+                if let Some(t) = &self.training {
+                    t.cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Action::CloseLabelling => self.close_labelling(),
+        }
+    }
+
+    /// Starts (or resumes) labelling `def` for the current plugin.
+    pub fn start_labelling(&mut self, def: AttributeDefinition) -> Result<()> {
+        let base = self.state.plugin.as_ref().map(|p| p.path.as_path());
+        let mut panel = LabelPanel::start(def, base, self.state.latent_dim)?;
+        let job = panel.page_request();
+        self.label = Some(panel);
+        self.send(job);
+        Ok(())
+    }
+
+    /// Labels the selected face (`None` skips it), saves the session and asks
+    /// for the next page when this one is done.
+    fn label_selected(&mut self, value: Option<f32>) {
+        let Some(panel) = &mut self.label else { return };
+        if !panel.label_selected(value) {
+            return;
+        }
+        self.save_session();
+        if let Some(panel) = self.label.as_mut().filter(|p| p.needs_page()) {
+            let job = panel.page_request();
+            self.send(job);
+        }
+    }
+
+    fn save_session(&mut self) {
+        if let Some(panel) = &self.label
+            && let Err(e) = panel.save()
+        {
+            self.state.error = Some(e.to_string());
+        }
+    }
+
+    /// Trains a new plugin version with the session's labels, in the background.
+    fn train_labels(&mut self) {
+        let Some(panel) = &self.label else { return };
+        if self.training.is_some() || !panel.can_train() {
+            return;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let job = panel.train_job(cancel.clone());
+        self.training = Some(Training {
+            cancel,
+            fraction: 0.0,
+            loss: f32::NAN,
+        });
+        self.send(job);
+    }
+
+    /// Leaves label mode (the session stays saved; a training in progress
+    /// goes on, shown in the status bar, and loads its plugin when done).
+    fn close_labelling(&mut self) {
+        self.label = None;
+    }
+
     /// The window title: "plugen — model (plugin)".
     pub fn title(&self) -> String {
         let plugin = self.state.plugin.as_ref().and_then(|p| {
@@ -476,26 +599,16 @@ impl EditorApp {
                 )
             })
         };
-        if redo {
-            let job = self.state.redo();
-            self.send_opt(job);
-        }
-        if undo {
-            let job = self.state.undo();
-            self.send_opt(job);
-        }
-        if open {
-            self.pick(Dialog::Open);
-        }
-        if export {
-            self.pick(Dialog::ExportDir);
-        }
-        if new_face {
-            let job = self.state.new_face(self.state.next_seed());
-            self.send(job);
-        }
-        if tray {
-            self.state.add_to_tray();
+        let pressed = [
+            (redo, Action::Redo),
+            (undo, Action::Undo),
+            (open, Action::Pick(Dialog::Open)),
+            (export, Action::Pick(Dialog::ExportDir)),
+            (new_face, Action::NewFace(None)),
+            (tray, Action::AddToTray),
+        ];
+        for (_, action) in pressed.into_iter().filter(|(on, _)| *on) {
+            self.apply_action(action);
         }
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -599,10 +712,13 @@ impl EditorApp {
             ctx.set_theme(theme);
         }
         self.poll();
-        if self.label.is_some() {
-            self.label_keys(&ctx);
-        } else {
-            self.shortcuts(&ctx);
+        match &mut self.label {
+            Some(panel) => {
+                if let Some(action) = labelling::keys(&ctx, panel) {
+                    self.apply_action(action);
+                }
+            }
+            None => self.shortcuts(&ctx),
         }
         self.sync_textures(&ctx);
         let title = self.title();
@@ -610,89 +726,53 @@ impl EditorApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
-        egui::Panel::top("menu").show(ui, |ui| menu::show(ui, self));
-        egui::Panel::bottom("status").show(ui, |ui| strips::status_bar(ui, self));
+        let mut actions = Vec::new();
+        let plugin = self.state.plugin.as_ref().map(|p| p.path.clone());
+        egui::Panel::top("menu").show(ui, |ui| {
+            actions.extend(menu::show(ui, plugin.as_deref(), &mut self.settings));
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            let status = Status {
+                device_name: &self.device_name,
+                frame_dt: self.frame_dt,
+                training: self.training.as_ref(),
+            };
+            actions.extend(strips::status_bar(ui, &self.state, status));
+        });
         egui::Panel::bottom("strips")
             .resizable(false)
-            .show(ui, |ui| strips::show(ui, self));
+            .show(ui, |ui| {
+                let thumbs = Thumbnails {
+                    recent: &self.thumbs,
+                    tray: &self.tray_thumbs,
+                };
+                actions.extend(strips::show(ui, thumbs, &mut self.export_text));
+            });
         egui::Panel::left("controls")
             .resizable(true)
             .default_size(360.0)
-            .show(ui, |ui| controls::show(ui, self));
-        egui::CentralPanel::default_margins().show(ui, |ui| {
-            if self.label.is_some() {
-                labelling::show(ui, self);
-            } else {
-                face_view::show(ui, self);
-            }
+            .show(ui, |ui| actions.extend(controls::show(ui, &self.state)));
+        let textures = self.face_textures();
+        egui::CentralPanel::default_margins().show(ui, |ui| match &mut self.label {
+            Some(panel) => actions.extend(labelling::show(ui, panel, self.training.as_ref())),
+            None => face_view::show(ui, textures, &mut self.settings),
         });
-        labelling::show_form(&ctx, self);
-        sweep_export::show(&ctx, self);
+        actions.extend(labelling::show_form(&ctx, &mut self.new_attribute));
+        match self.state.plugin.as_ref() {
+            Some(plugin) => actions.extend(sweep_export::show(
+                &ctx,
+                &mut self.sweep_form,
+                &plugin.attributes,
+                &mut self.export_text,
+            )),
+            None => self.sweep_form = None,
+        }
+        for action in actions {
+            self.apply_action(action);
+        }
         if !self.state.idle() {
             ctx.request_repaint_after(std::time::Duration::from_millis(50));
         }
-    }
-}
-
-/// Reloads `texture` from `image` when its revision `rev.0` differs from the one last shown (`rev.1`).
-fn sync_image(
-    ctx: &egui::Context,
-    name: &str,
-    image: Option<&image::RgbImage>,
-    rev: (u64, &mut Option<u64>),
-    texture: &mut Option<TextureHandle>,
-    options: TextureOptions,
-) {
-    let (now, shown) = rev;
-    if *shown != Some(now) {
-        *shown = Some(now);
-        *texture = image.map(|i| ctx.load_texture(name, to_color_image(i), options));
-    }
-}
-
-/// The export folder to offer: the last one used, else ~/Pictures/plugen.
-fn settings_export_text(settings: &Settings) -> String {
-    match &settings.export_dir {
-        Some(d) => d.display().to_string(),
-        None => std::env::var_os("HOME")
-            .map(|h| {
-                PathBuf::from(h)
-                    .join("Pictures")
-                    .join("plugen")
-                    .display()
-                    .to_string()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-/// The face texture of the window's wgpu device, registered with egui once.
-pub(super) struct GpuFaceTexture {
-    /// egui's id for it.
-    pub(super) id: egui::TextureId,
-    view: wgpu::TextureView,
-    filter: wgpu::FilterMode,
-    renderer: egui_wgpu::RenderState,
-}
-
-impl GpuFaceTexture {
-    /// Switches between crisp and smooth scaling (re-registers the texture).
-    fn set_filter(&mut self, filter: wgpu::FilterMode) {
-        if filter != self.filter {
-            self.filter = filter;
-            let r = &self.renderer;
-            r.renderer
-                .write()
-                .update_egui_texture_from_wgpu_texture(&r.device, &self.view, filter, self.id);
-        }
-    }
-}
-
-fn filter_of(smooth: bool) -> wgpu::FilterMode {
-    if smooth {
-        wgpu::FilterMode::Linear
-    } else {
-        wgpu::FilterMode::Nearest
     }
 }
 
@@ -751,11 +831,6 @@ fn editor_compute(
             Some(format!("{e}: faces are computed on the CPU")),
         )),
     }
-}
-
-/// An RGB image as egui pixels.
-pub fn to_color_image(img: &image::RgbImage) -> ColorImage {
-    ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
 }
 
 impl eframe::App for EditorApp {

@@ -1,23 +1,25 @@
 //! The side panel: identity (new face, seed, temperature) and one slider per
 //! attribute, with its readout, reset and lock.
 
-use plugen_core::attributes::AttributeKind;
+use plugen_core::model::attributes::AttributeKind;
 
-use super::app::EditorApp;
-use super::state::TEMPERATURE_RANGE;
+use super::action::Action;
+use super::state::{EditorState, TEMPERATURE_RANGE};
 
-/// Draws the controls.
-pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
+/// Draws the controls for `state`; what the user changed comes back as actions.
+pub fn show(ui: &mut egui::Ui, state: &EditorState) -> Vec<Action> {
+    let mut actions = Vec::new();
     ui.spacing_mut().slider_width = 180.0;
     egui::ScrollArea::vertical().show(ui, |ui| {
-        identity(ui, app);
+        identity(ui, state, &mut actions);
         ui.separator();
-        attributes(ui, app);
-        messages(ui, app);
+        attributes(ui, state, &mut actions);
+        messages(ui, state, &mut actions);
     });
+    actions
 }
 
-fn identity(ui: &mut egui::Ui, app: &mut EditorApp) {
+fn identity(ui: &mut egui::Ui, state: &EditorState, actions: &mut Vec<Action>) {
     ui.heading("Identity");
     ui.horizontal(|ui| {
         if ui
@@ -25,18 +27,16 @@ fn identity(ui: &mut egui::Ui, app: &mut EditorApp) {
             .on_hover_text("Resample the free coordinates (R)")
             .clicked()
         {
-            let job = app.state.new_face(app.state.next_seed());
-            app.send(job);
+            actions.push(Action::NewFace(None));
         }
         let label = ui.label("Seed");
-        match app.state.live.seed {
+        match state.live.seed {
             Some(mut seed) => {
                 let r = ui
                     .add(egui::DragValue::new(&mut seed).speed(0.2))
                     .labelled_by(label.id);
                 if r.changed() {
-                    let job = app.state.new_face(seed);
-                    app.send(job);
+                    actions.push(Action::NewFace(Some(seed)));
                 }
             }
             None => {
@@ -44,33 +44,30 @@ fn identity(ui: &mut egui::Ui, app: &mut EditorApp) {
             }
         }
     });
-    let mut t = app.state.live.temperature;
+    let mut t = state.live.temperature;
     let r = ui
         .add(egui::Slider::new(&mut t, TEMPERATURE_RANGE).text("Temperature").clamping(egui::SliderClamping::Edits))
         .on_hover_text("Scale of the free coordinates (PluGeN's style sigma): low = typical faces, high = varied ones");
     if r.changed() || r.drag_stopped() {
         let settle = r.drag_stopped() || !r.dragged();
-        let job = app.state.set_temperature(t, settle);
-        app.send(job);
+        actions.push(Action::SetTemperature { value: t, settle });
     }
 }
 
-fn attributes(ui: &mut egui::Ui, app: &mut EditorApp) {
+fn attributes(ui: &mut egui::Ui, state: &EditorState, actions: &mut Vec<Action>) {
     ui.heading("Attributes");
-    if app.state.plugin.is_none() {
+    if state.plugin.is_none() {
         ui.label("No plugin loaded: the bundled model has none yet. Open one (File > Open plugin…) or train one with `plugen train`.");
         return;
     }
-    let attrs = app.state.attributes().to_vec();
-    let readout = app
-        .state
+    let readout = state
         .face
         .as_ref()
-        .map(|f| f.readout.clone())
+        .map(|f| f.readout.as_slice())
         .unwrap_or_default();
-    for (k, a) in attrs.iter().enumerate() {
+    for (k, a) in state.attributes().iter().enumerate() {
         let (lo, hi) = a.value_range();
-        let mut v = app.state.live.values[k];
+        let mut v = state.live.values[k];
         ui.horizontal(|ui| {
             let r = ui
                 .add(
@@ -82,8 +79,11 @@ fn attributes(ui: &mut egui::Ui, app: &mut EditorApp) {
                 .on_hover_text(tooltip(a));
             if r.changed() || r.drag_stopped() {
                 let settle = r.drag_stopped() || !r.dragged();
-                let job = app.state.set_value(k, v, settle);
-                app.send(job);
+                actions.push(Action::SetValue {
+                    index: k,
+                    value: v,
+                    settle,
+                });
             }
         });
         ui.horizontal(|ui| {
@@ -95,17 +95,22 @@ fn attributes(ui: &mut egui::Ui, app: &mut EditorApp) {
                     .on_hover_text("What the plugin reads off the current latent (the forward flow as a classifier)");
             }
             if ui.small_button("Reset").on_hover_text(format!("Reset {}", a.label())).clicked() {
-                let job = app.state.reset(k);
-                app.send(job);
+                actions.push(Action::Reset(k));
             }
-            ui.checkbox(&mut app.state.locked[k], "lock")
-                .on_hover_text(format!("Keep {} when a new face is sampled", a.label()));
+            let mut locked = state.locked[k];
+            if ui
+                .checkbox(&mut locked, "lock")
+                .on_hover_text(format!("Keep {} when a new face is sampled", a.label()))
+                .changed()
+            {
+                actions.push(Action::SetLock(k, locked));
+            }
         });
         ui.add_space(4.0);
     }
 }
 
-fn tooltip(a: &plugen_core::attributes::Attribute) -> String {
+fn tooltip(a: &plugen_core::model::attributes::Attribute) -> String {
     let mut s = a.description.clone();
     let kind = match a.kind {
         AttributeKind::Binary => "binary: -1 and +1 are the class means, up to 3 pushes further",
@@ -122,15 +127,15 @@ fn tooltip(a: &plugen_core::attributes::Attribute) -> String {
     s
 }
 
-fn messages(ui: &mut egui::Ui, app: &mut EditorApp) {
-    if let Some(err) = app.state.error.clone() {
+fn messages(ui: &mut egui::Ui, state: &EditorState, actions: &mut Vec<Action>) {
+    if let Some(err) = &state.error {
         ui.separator();
         ui.colored_label(ui.visuals().error_fg_color, format!("Error: {err}"));
         if ui.small_button("Dismiss").clicked() {
-            app.state.error = None;
+            actions.push(Action::DismissError);
         }
     }
-    if let Some(p) = &app.state.projection {
+    if let Some(p) = &state.projection {
         ui.separator();
         ui.label(format!("Projecting {}…", p.source.display()));
         let frac = p.step as f32 / p.steps.max(1) as f32;
@@ -139,7 +144,7 @@ fn messages(ui: &mut egui::Ui, app: &mut EditorApp) {
                 .text(format!("step {}/{}, MSE {:.4}", p.step, p.steps, p.loss)),
         );
         if ui.button("Cancel projection").clicked() {
-            p.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            actions.push(Action::CancelProjection);
         }
     }
 }

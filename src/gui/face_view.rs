@@ -5,34 +5,41 @@
 
 use egui::{Key, TextureId};
 
-use super::app::EditorApp;
+use super::settings::Settings;
 
-/// Draws the toolbar and the face (with target and comparison).
-pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
-    let id = match (&app.gpu_face, &app.face_texture) {
-        // The GPU texture holds a face once the first render has answered.
-        (Some(g), _) if app.state.face.is_some() => g.id,
-        (None, Some((_, tex))) => tex.id(),
-        _ => {
-            ui.centered_and_justified(|ui| ui.spinner());
-            return;
-        }
+/// The textures the face view shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaceTextures {
+    /// The face, once one has been computed.
+    pub face: Option<TextureId>,
+    /// The image a projected face came from.
+    pub target: Option<TextureId>,
+    /// A loaded or projected face as it came, before the edits.
+    pub before: Option<TextureId>,
+}
+
+/// Draws the toolbar (its toggles are `settings`) and the face, with target
+/// and comparison.
+pub fn show(ui: &mut egui::Ui, textures: FaceTextures, settings: &mut Settings) {
+    let Some(id) = textures.face else {
+        ui.centered_and_justified(|ui| ui.spinner());
+        return;
     };
-    let before = app.before_texture.as_ref().map(|t| t.id());
-    toolbar(ui, app, before.is_some());
+    let before = textures.before;
+    toolbar(ui, settings, before.is_some());
     let typing = ui.ctx().memory(|m| m.focused().is_some());
     let hold = !typing && ui.input(|i| i.key_down(Key::B));
     let mut panels: Vec<(&str, TextureId)> = Vec::new();
-    if let Some(t) = &app.target_texture {
-        panels.push(("Target image", t.id()));
+    if let Some(t) = textures.target {
+        panels.push(("Target image", t));
     }
     match before {
-        Some(b) if app.settings.compare => {
+        Some(b) if settings.compare => {
             panels.push(("Before (as loaded)", b));
             panels.push(("After (edited)", id));
         }
         Some(b) if hold => panels.push(("Before (B held)", b)),
-        _ if app.target_texture.is_some() => panels.push(("Reconstruction (editable)", id)),
+        _ if textures.target.is_some() => panels.push(("Reconstruction (editable)", id)),
         _ => panels.push(("Generated face", id)),
     }
     let avail = ui.available_size();
@@ -56,14 +63,14 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
 }
 
 /// Smooth/crisp scaling and, for a loaded face, the comparison switch.
-fn toolbar(ui: &mut egui::Ui, app: &mut EditorApp, has_before: bool) {
+fn toolbar(ui: &mut egui::Ui, settings: &mut Settings, has_before: bool) {
     ui.horizontal(|ui| {
-        ui.checkbox(&mut app.settings.smooth, "Smooth")
+        ui.checkbox(&mut settings.smooth, "Smooth")
             .on_hover_text("Smooth (bilinear) scaling; off: crisp pixels");
         if has_before {
-            ui.checkbox(&mut app.settings.compare, "Compare")
+            ui.checkbox(&mut settings.compare, "Compare")
                 .on_hover_text("Show the face as it was loaded beside the edited one");
-            if !app.settings.compare {
+            if !settings.compare {
                 ui.weak("hold B: before");
             }
         }

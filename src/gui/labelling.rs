@@ -6,17 +6,18 @@
 //! The session is saved after every label as `labelling-NAME.json` next to the
 //! plugin, so closing the editor loses nothing and a session can be resumed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use egui::{Color32, Key, TextureHandle};
 use image::RgbImage;
-use plugen_core::attributes::AttributeKind;
 use plugen_core::error::{Error, Result};
-use plugen_core::labelling::{AttributeDefinition, LabelSession};
+use plugen_core::learn::labelling::{AttributeDefinition, LabelSession};
+use plugen_core::model::attributes::AttributeKind;
 
-use super::app::{EditorApp, to_color_image};
+use super::action::Action;
+use super::textures::to_color_image;
 use super::worker::Job;
 
 /// Faces per page.
@@ -113,22 +114,19 @@ impl LabelPanel {
     }
 }
 
-impl EditorApp {
-    /// Starts (or resumes) labelling `def` for the current plugin.
-    pub fn start_labelling(&mut self, def: AttributeDefinition) -> Result<()> {
+impl LabelPanel {
+    /// Starts (or resumes) labelling `def` as an extension of the plugin at
+    /// `base` (its plugin.json), for latents of `latent_dim` numbers.
+    pub fn start(def: AttributeDefinition, base: Option<&Path>, latent_dim: usize) -> Result<Self> {
         def.validate()?;
-        let base = self
-            .state
-            .plugin
-            .as_ref()
-            .map(|p| p.path.clone())
+        let base = base
             .filter(|p| !p.as_os_str().is_empty())
             .ok_or_else(|| Error::invalid("open a plugin first: a new attribute extends one"))?;
         let dir = base.parent().map(PathBuf::from).unwrap_or_default();
         let path = LabelSession::path_for(&dir, &def.name);
         let session = if path.exists() {
             let s = LabelSession::read(&path)?;
-            if s.dim != self.state.latent_dim {
+            if s.dim != latent_dim {
                 return Err(Error::format(&path, "made for latents of another size"));
             }
             s
@@ -137,11 +135,11 @@ impl EditorApp {
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let s = LabelSession::new(def, SESSION_SEED, self.state.latent_dim, base_name)?;
+            let s = LabelSession::new(def, SESSION_SEED, latent_dim, base_name)?;
             s.write(&path)?;
             s
         };
-        self.label = Some(LabelPanel {
+        Ok(Self {
             session,
             path,
             page: Vec::new(),
@@ -149,26 +147,21 @@ impl EditorApp {
             waiting: false,
             suggested: false,
             last_result: None,
-        });
-        self.request_page();
-        Ok(())
+        })
     }
 
-    /// Asks the worker for the next page of faces.
-    pub fn request_page(&mut self) {
-        let Some(panel) = &mut self.label else { return };
-        panel.waiting = true;
-        let job = Job::LabelPage {
-            session: Box::new(panel.session.clone()),
+    /// The job that asks the worker for the next page of faces.
+    pub fn page_request(&mut self) -> Job {
+        self.waiting = true;
+        Job::LabelPage {
+            session: Box::new(self.session.clone()),
             count: PAGE,
-        };
-        self.send(job);
+        }
     }
 
     /// A page of faces arrived.
     pub fn page_arrived(&mut self, faces: Vec<(u64, RgbImage)>, suggested: bool) {
-        let Some(panel) = &mut self.label else { return };
-        panel.page = faces
+        self.page = faces
             .into_iter()
             .map(|(index, image)| PageFace {
                 index,
@@ -176,117 +169,93 @@ impl EditorApp {
                 texture: None,
             })
             .collect();
-        panel.cursor = 0;
-        panel.waiting = false;
-        panel.suggested = suggested;
+        self.cursor = 0;
+        self.waiting = false;
+        self.suggested = suggested;
     }
 
-    /// Labels the selected face (`None` skips it) and saves the session.
-    pub fn label_selected(&mut self, value: Option<f32>) {
-        let Some(panel) = &mut self.label else { return };
-        let Some(face) = panel.page.get(panel.cursor) else {
-            return;
+    /// Whether the page is done and no other has been asked for.
+    pub fn needs_page(&self) -> bool {
+        self.page_done() && !self.waiting
+    }
+
+    /// Labels the selected face (`None` skips it) and moves on; `false` when
+    /// no face is selected.
+    pub fn label_selected(&mut self, value: Option<f32>) -> bool {
+        let Some(face) = self.page.get(self.cursor) else {
+            return false;
         };
         let index = face.index;
         match value {
-            Some(v) => panel.session.set_label(index, v),
-            None => panel.session.skip(index),
+            Some(v) => self.session.set_label(index, v),
+            None => self.session.skip(index),
         }
-        panel.advance();
-        self.save_session();
-        if self
-            .label
-            .as_ref()
-            .is_some_and(|p| p.page_done() && !p.waiting)
-        {
-            self.request_page();
-        }
+        self.advance();
+        true
     }
 
-    /// Removes the last label; selects its face when it is on this page.
-    pub fn undo_label(&mut self) {
-        let Some(panel) = &mut self.label else { return };
-        if let Some(index) = panel.session.undo() {
-            panel.session.shown.remove(&index);
-            if let Some(i) = panel.page.iter().position(|f| f.index == index) {
-                panel.cursor = i;
-            }
-            self.save_session();
-        }
-    }
-
-    fn save_session(&mut self) {
-        if let Some(panel) = &self.label
-            && let Err(e) = panel.session.write(&panel.path)
-        {
-            self.state.error = Some(e.to_string());
-        }
-    }
-
-    /// Trains a new plugin version with the session's labels, in the background.
-    pub fn train_labels(&mut self) {
-        let Some(panel) = &self.label else { return };
-        if self.training.is_some() || !panel.can_train() {
-            return;
-        }
-        let cancel = Arc::new(AtomicBool::new(false));
-        self.training = Some(Training {
-            cancel: cancel.clone(),
-            fraction: 0.0,
-            loss: f32::NAN,
-        });
-        let job = Job::TrainLabels {
-            session: Box::new(panel.session.clone()),
-            base: panel.base_plugin(),
-            cancel,
+    /// Removes the last label and selects its face when it is on this page;
+    /// `false` when there was none.
+    pub fn undo_label(&mut self) -> bool {
+        let Some(index) = self.session.undo() else {
+            return false;
         };
-        self.send(job);
-    }
-
-    /// Leaves label mode (the session stays saved; a training in progress
-    /// goes on, shown in the status bar, and loads its plugin when done).
-    pub fn close_labelling(&mut self) {
-        self.label = None;
-    }
-
-    /// Label-mode keys.
-    pub(super) fn label_keys(&mut self, ctx: &egui::Context) {
-        if ctx.egui_wants_keyboard_input() || self.label.is_none() {
-            return;
+        self.session.shown.remove(&index);
+        if let Some(i) = self.page.iter().position(|f| f.index == index) {
+            self.cursor = i;
         }
-        let binary = self
-            .label
-            .as_ref()
-            .is_some_and(|p| p.session.attribute.kind == AttributeKind::Binary);
-        let pressed = |k: Key| ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, k));
-        if binary && pressed(Key::Num1) {
-            self.label_selected(Some(1.0));
-        } else if binary && pressed(Key::Num0) {
-            self.label_selected(Some(0.0));
-        } else if pressed(Key::Space) {
-            self.label_selected(None);
-        } else if pressed(Key::Backspace) {
-            self.undo_label();
-        } else if let Some(panel) = &mut self.label {
-            let n = panel.page.len().max(1);
-            if pressed(Key::ArrowRight) {
-                panel.cursor = (panel.cursor + 1) % n;
-            } else if pressed(Key::ArrowLeft) {
-                panel.cursor = (panel.cursor + n - 1) % n;
-            } else if pressed(Key::ArrowDown) {
-                panel.cursor = (panel.cursor + COLUMNS).min(n - 1);
-            } else if pressed(Key::ArrowUp) {
-                panel.cursor = panel.cursor.saturating_sub(COLUMNS);
-            }
+        true
+    }
+
+    /// Saves the session where it belongs.
+    pub fn save(&self) -> Result<()> {
+        self.session.write(&self.path)
+    }
+
+    /// The job that trains a new plugin version with the session's labels.
+    pub fn train_job(&self, cancel: Arc<AtomicBool>) -> Job {
+        Job::TrainLabels {
+            session: Box::new(self.session.clone()),
+            base: self.base_plugin(),
+            cancel,
         }
     }
 }
 
-/// Draws the "New attribute" window while the form is open.
-pub fn show_form(ctx: &egui::Context, app: &mut EditorApp) {
-    let Some(form) = &mut app.new_attribute else {
-        return;
-    };
+/// Label-mode keys: labels and undo come back as an action, arrows move the
+/// cursor of `panel`.
+pub fn keys(ctx: &egui::Context, panel: &mut LabelPanel) -> Option<Action> {
+    if ctx.egui_wants_keyboard_input() {
+        return None;
+    }
+    let binary = panel.session.attribute.kind == AttributeKind::Binary;
+    let pressed = |k: Key| ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, k));
+    if binary && pressed(Key::Num1) {
+        return Some(Action::LabelSelected(Some(1.0)));
+    } else if binary && pressed(Key::Num0) {
+        return Some(Action::LabelSelected(Some(0.0)));
+    } else if pressed(Key::Space) {
+        return Some(Action::LabelSelected(None));
+    } else if pressed(Key::Backspace) {
+        return Some(Action::UndoLabel);
+    }
+    let n = panel.page.len().max(1);
+    if pressed(Key::ArrowRight) {
+        panel.cursor = (panel.cursor + 1) % n;
+    } else if pressed(Key::ArrowLeft) {
+        panel.cursor = (panel.cursor + n - 1) % n;
+    } else if pressed(Key::ArrowDown) {
+        panel.cursor = (panel.cursor + COLUMNS).min(n - 1);
+    } else if pressed(Key::ArrowUp) {
+        panel.cursor = panel.cursor.saturating_sub(COLUMNS);
+    }
+    None
+}
+
+/// Draws the "New attribute" window while the form is open (closing it
+/// empties `slot`); "Start labelling" comes back as an action.
+pub fn show_form(ctx: &egui::Context, slot: &mut Option<NewAttributeForm>) -> Option<Action> {
+    let form = slot.as_mut()?;
     let mut open = true;
     let mut start = false;
     egui::Window::new("New attribute")
@@ -312,7 +281,7 @@ pub fn show_form(ctx: &egui::Context, app: &mut EditorApp) {
             start = ui.button("Start labelling").clicked();
         });
     if start {
-        let def = AttributeDefinition {
+        return Some(Action::StartLabelling(AttributeDefinition {
             name: form.name.trim().to_string(),
             kind: if form.continuous {
                 AttributeKind::Continuous
@@ -320,24 +289,23 @@ pub fn show_form(ctx: &egui::Context, app: &mut EditorApp) {
                 AttributeKind::Binary
             },
             description: form.description.trim().to_string(),
-        };
-        match app.start_labelling(def) {
-            Ok(()) => app.new_attribute = None,
-            Err(e) => {
-                if let Some(f) = &mut app.new_attribute {
-                    f.error = Some(e.to_string());
-                }
-            }
-        }
-    } else if !open {
-        app.new_attribute = None;
+        }));
     }
+    if !open {
+        *slot = None;
+    }
+    None
 }
 
-/// Draws label mode in the central panel.
-pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
+/// Draws label mode in the central panel; `training` is the training in
+/// progress, if any.
+pub fn show(
+    ui: &mut egui::Ui,
+    panel: &mut LabelPanel,
+    training: Option<&Training>,
+) -> Option<Action> {
     let mut action: Option<Action> = None;
-    let Some(panel) = &mut app.label else { return };
+    let mut select = None;
     let a = &panel.session.attribute;
     let (n, pos) = panel.session.counts();
     ui.horizontal(|ui| {
@@ -364,7 +332,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
         "Fresh random faces (suggestions start once a plugin with this attribute is trained)."
     });
     ui.horizontal(|ui| {
-        match &app.training {
+        match training {
             Some(t) => {
                 ui.add(
                     egui::ProgressBar::new(t.fraction)
@@ -372,7 +340,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                         .text(format!("training {:.0} %", t.fraction * 100.0)),
                 );
                 if ui.button("Cancel training").clicked() {
-                    t.cancel.store(true, Ordering::Relaxed);
+                    action = Some(Action::CancelTraining);
                 }
             }
             None => {
@@ -382,12 +350,12 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                         "Train a new plugin version with these labels (saved next to the old one)",
                     );
                 if train.clicked() {
-                    action = Some(Action::Train);
+                    action = Some(Action::TrainLabels);
                 }
             }
         }
         if ui.button("Done").clicked() {
-            action = Some(Action::Close);
+            action = Some(Action::CloseLabelling);
         }
         if let Some(r) = &panel.last_result {
             ui.label(r);
@@ -449,7 +417,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                         })
                         .inner;
                     if r.clicked() {
-                        action = Some(Action::Select(i));
+                        select = Some(i);
                     }
                     let caption = match label {
                         Some(v) => format!("face {}: {v}", face.index),
@@ -464,7 +432,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                                 .text(format!("face {}", face.index)),
                         );
                         if r.drag_stopped() || (r.changed() && !r.dragged()) {
-                            action = Some(Action::Value(i, v));
+                            action = Some(Action::LabelFace(i, v));
                         }
                     }
                 });
@@ -473,27 +441,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                 }
             }
         });
-    match action {
-        Some(Action::Train) => app.train_labels(),
-        Some(Action::Close) => app.close_labelling(),
-        Some(Action::Select(i)) => {
-            if let Some(p) = &mut app.label {
-                p.cursor = i;
-            }
-        }
-        Some(Action::Value(i, v)) => {
-            if let Some(p) = &mut app.label {
-                p.cursor = i;
-            }
-            app.label_selected(Some(v));
-        }
-        None => {}
+    if let Some(i) = select {
+        panel.cursor = i;
     }
-}
-
-enum Action {
-    Train,
-    Close,
-    Select(usize),
-    Value(usize, f32),
+    action
 }

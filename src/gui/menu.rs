@@ -1,26 +1,45 @@
 //! The menu bar: File, Edit, Plugin, View, Help.
 
-use super::app::{Dialog, EditorApp, SHORTCUTS};
+use std::path::Path;
 
-/// Draws the menu bar.
-pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
+use super::action::{Action, Dialog};
+use super::settings::Settings;
+
+/// Keyboard shortcuts, listed in Help.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("R", "New face (new seed)"),
+    ("T", "Add the face to the tray"),
+    (
+        "B (hold)",
+        "Show a loaded face as it came (before the edits)",
+    ),
+    ("Ctrl+O", "Open a latent, sidecar or image"),
+    ("Ctrl+S", "Export the tray"),
+    ("Ctrl+Z", "Undo"),
+    ("Ctrl+Shift+Z", "Redo"),
+];
+
+/// Draws the menu bar; `plugin` is the loaded plugin's plugin.json (its
+/// folder's versions are listed). The View menu changes `settings`.
+pub fn show(ui: &mut egui::Ui, plugin: Option<&Path>, settings: &mut Settings) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let mut act = |ui: &mut egui::Ui, a: Action| {
+        actions.push(a);
+        ui.close();
+    };
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             if ui.button("Open latent or image…  (Ctrl+O)").clicked() {
-                app.pick(Dialog::Open);
-                ui.close();
+                act(ui, Action::Pick(Dialog::Open));
             }
             if ui.button("Open plugin…").clicked() {
-                app.pick(Dialog::Plugin);
-                ui.close();
+                act(ui, Action::Pick(Dialog::Plugin));
             }
             if ui.button("Export tray…  (Ctrl+S)").clicked() {
-                app.pick(Dialog::ExportDir);
-                ui.close();
+                act(ui, Action::Pick(Dialog::ExportDir));
             }
             if ui.button("Export sweep…").clicked() {
-                app.open_sweep_form();
-                ui.close();
+                act(ui, Action::OpenSweepForm);
             }
             ui.separator();
             if ui.button("Quit").clicked() {
@@ -29,56 +48,45 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
         });
         ui.menu_button("Edit", |ui| {
             if ui.button("Undo  (Ctrl+Z)").clicked() {
-                let job = app.state.undo();
-                app.send_opt(job);
-                ui.close();
+                act(ui, Action::Undo);
             }
             if ui.button("Redo  (Ctrl+Shift+Z)").clicked() {
-                let job = app.state.redo();
-                app.send_opt(job);
-                ui.close();
+                act(ui, Action::Redo);
             }
             if ui.button("New face  (R)").clicked() {
-                let job = app.state.new_face(app.state.next_seed());
-                app.send(job);
-                ui.close();
+                act(ui, Action::NewFace(None));
             }
             if ui.button("Add to tray  (T)").clicked() {
-                app.state.add_to_tray();
-                ui.close();
+                act(ui, Action::AddToTray);
             }
         });
         ui.menu_button("Plugin", |ui| {
             if ui.button("New attribute...").clicked() {
-                app.new_attribute = Some(Default::default());
-                ui.close();
+                act(ui, Action::OpenNewAttribute);
             }
-            let current = app.state.plugin.as_ref().map(|p| p.path.clone());
-            let dir = current.as_ref().and_then(|p| p.parent().map(|d| d.to_path_buf()));
-            if let Some(dir) = dir {
+            if let Some(dir) = plugin.and_then(Path::parent) {
                 ui.separator();
                 ui.label("Versions (switch back any time):");
-                for (n, path) in plugen_core::versions::list(&dir) {
+                for (n, path) in plugen_core::model::versions::list(dir) {
                     let name = path
                         .file_name()
                         .map(|f| f.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    let selected = current.as_deref() == Some(path.as_path());
+                    let selected = plugin == Some(path.as_path());
                     if ui.radio(selected, format!("v{n}  {name}")).clicked() && !selected {
-                        app.open_plugin(path);
-                        ui.close();
+                        act(ui, Action::OpenPlugin(path));
                     }
                 }
             }
         });
         ui.menu_button("View", |ui| {
-            ui.checkbox(&mut app.settings.smooth, "Smooth scaling");
-            ui.checkbox(&mut app.settings.compare, "Compare with the face as loaded");
+            ui.checkbox(&mut settings.smooth, "Smooth scaling");
+            ui.checkbox(&mut settings.compare, "Compare with the face as loaded");
             ui.horizontal(|ui| {
                 ui.label("Export scale");
-                ui.add(egui::Slider::new(&mut app.settings.export_scale, 1..=plugen_core::imaging::MAX_SCALE).text("x"));
+                ui.add(egui::Slider::new(&mut settings.export_scale, 1..=plugen_core::io::imaging::MAX_SCALE).text("x"));
             });
-            ui.checkbox(&mut app.settings.dark, "Dark theme");
+            ui.checkbox(&mut settings.dark, "Dark theme");
         });
         ui.menu_button("Help", |ui| {
             ui.strong("Keyboard shortcuts");
@@ -94,4 +102,5 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
             ui.label(format!("plugen {}", env!("CARGO_PKG_VERSION")));
         });
     });
+    actions
 }

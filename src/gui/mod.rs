@@ -1,20 +1,27 @@
 //! The editor: an eframe/egui window over [`plugen_core`]. The face is computed
 //! on a worker thread ([`worker`]); the state and its changes ([`state`]) are
-//! kept apart from drawing ([`app`] and its panels).
+//! kept apart from drawing. Each panel (`controls`, `face_view`, `labelling`,
+//! `menu`, `strips`, [`sweep_export`]) draws from a read-only view and its own
+//! state and returns [`action::Action`]s, which [`app`] applies: no panel
+//! imports the app.
 
+pub mod action;
 pub mod app;
 mod controls;
 mod face_view;
 pub mod labelling;
 mod menu;
+pub mod settings;
 pub mod state;
 mod strips;
 pub mod sweep_export;
+pub mod textures;
 pub mod worker;
 
 use std::path::PathBuf;
 
-pub use app::{EditorApp, Settings};
+pub use app::EditorApp;
+pub use settings::Settings;
 
 /// Opens the editor window on the model in `model_dir` (default: the bundled one);
 /// `open` (a latent, sidecar or image) is opened once the window is up, and
@@ -23,8 +30,8 @@ pub fn run(
     model_dir: Option<PathBuf>,
     plugin: Option<PathBuf>,
     open: Option<PathBuf>,
-    label: Option<plugen_core::labelling::AttributeDefinition>,
-    device: plugen_core::device::DeviceChoice,
+    label: Option<plugen_core::learn::labelling::AttributeDefinition>,
+    device: plugen_core::DeviceChoice,
 ) -> plugen_core::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -86,7 +93,7 @@ fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
     let setup = WgpuSetupCreateNew {
         device_descriptor: std::sync::Arc::new(|adapter| wgpu::DeviceDescriptor {
             label: Some("plugen editor device"),
-            required_limits: plugen_core::gpu::renderer_limits(adapter),
+            required_limits: plugen_core::compute::gpu::renderer_limits(adapter),
             ..Default::default()
         }),
         ..WgpuSetupCreateNew::without_display_handle()

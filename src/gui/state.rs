@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use image::RgbImage;
-use plugen_core::attributes::Attribute;
-use plugen_core::plugin::sample_code;
+use plugen_core::jobs::session::History;
+use plugen_core::model::attributes::Attribute;
+use plugen_core::model::plugin::sample_code;
 use plugen_core::rng::SeededRng;
-use plugen_core::session::History;
 
 use super::worker::{ExportItem, Job, PluginInfo};
 

@@ -1,15 +1,28 @@
 //! The bottom panels: recent faces and the export tray, and the status bar.
 
-use super::app::{Dialog, EditorApp};
+use egui::TextureHandle;
+
+use super::action::{Action, Dialog};
+use super::labelling::Training;
+use super::state::EditorState;
 
 const THUMB: f32 = 56.0;
 
-/// Draws the recent-faces strip and the tray.
-pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
+/// What the strips show: thumbnails of the recent faces and of the tray.
+pub struct Thumbnails<'a> {
+    /// Recent faces, oldest first.
+    pub recent: &'a [TextureHandle],
+    /// Faces in the tray.
+    pub tray: &'a [TextureHandle],
+}
+
+/// Draws the recent-faces strip and the tray; `export_text` is the export
+/// folder as typed.
+pub fn show(ui: &mut egui::Ui, thumbs: Thumbnails, export_text: &mut String) -> Vec<Action> {
+    let mut actions = Vec::new();
     ui.horizontal(|ui| {
         ui.label("Recent");
-        let mut recall = None;
-        for (i, tex) in app.thumbs.iter().enumerate() {
+        for (i, tex) in thumbs.recent.iter().enumerate() {
             let r = ui
                 .add(egui::Button::image(egui::Image::from_texture((
                     tex.id(),
@@ -17,12 +30,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
                 ))))
                 .on_hover_text("Go back to this face");
             if r.clicked() {
-                recall = Some(i);
+                actions.push(Action::Recall(i));
             }
-        }
-        if let Some(i) = recall {
-            let job = app.state.recall(i);
-            app.send_opt(job);
         }
     });
     ui.horizontal(|ui| {
@@ -31,12 +40,12 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
             .on_hover_text("Mark this face for export (T)")
             .clicked()
         {
-            app.state.add_to_tray();
+            actions.push(Action::AddToTray);
         }
-        let n = app.state.tray.len();
+        let n = thumbs.tray.len();
         let label = ui.label("to");
         ui.add(
-            egui::TextEdit::singleline(&mut app.export_text)
+            egui::TextEdit::singleline(export_text)
                 .desired_width(220.0)
                 .hint_text("folder"),
         )
@@ -44,53 +53,65 @@ pub fn show(ui: &mut egui::Ui, app: &mut EditorApp) {
         .on_hover_text("Export folder (created if missing)");
         if ui
             .add_enabled(
-                n > 0 && !app.export_text.trim().is_empty(),
+                n > 0 && !export_text.trim().is_empty(),
                 egui::Button::new(format!("Export {n}")),
             )
             .on_hover_text("Write PNG + sidecar JSON for each face into the folder")
             .clicked()
         {
-            let dir = std::path::PathBuf::from(app.export_text.trim());
-            app.export_to(dir);
+            let dir = std::path::PathBuf::from(export_text.trim());
+            actions.push(Action::ExportTray(dir));
         }
         if ui
             .button("Choose folder…")
             .on_hover_text("Pick the export folder and export (Ctrl+S)")
             .clicked()
         {
-            app.pick(Dialog::ExportDir);
+            actions.push(Action::Pick(Dialog::ExportDir));
         }
-        for tex in &app.tray_thumbs {
+        for tex in thumbs.tray {
             ui.add(
                 egui::Image::from_texture((tex.id(), egui::vec2(THUMB * 0.75, THUMB * 0.75)))
                     .alt_text("Face in tray"),
             );
         }
     });
+    actions
+}
+
+/// What the status bar shows beside the editor's state.
+pub struct Status<'a> {
+    /// What computes the faces.
+    pub device_name: &'a str,
+    /// Duration of the last UI frame, seconds.
+    pub frame_dt: f32,
+    /// A plugin version being trained.
+    pub training: Option<&'a Training>,
 }
 
 /// Draws the status bar.
-pub fn status_bar(ui: &mut egui::Ui, app: &mut EditorApp) {
+pub fn status_bar(ui: &mut egui::Ui, state: &EditorState, status: Status) -> Vec<Action> {
+    let mut actions = Vec::new();
     ui.horizontal(|ui| {
         ui.label(format!(
             "{} · {:.1} ms per face",
-            app.device_name, app.state.compute_ms
+            status.device_name, state.compute_ms
         ))
         .on_hover_text(
             "What computes the faces, and the time from a slider change to the face being ready",
         );
         ui.separator();
-        ui.label(format!("frame {:.1} ms", app.frame_dt * 1000.0));
+        ui.label(format!("frame {:.1} ms", status.frame_dt * 1000.0));
         ui.separator();
-        ui.label(&app.state.model_name);
-        if let Some(p) = &app.state.plugin {
+        ui.label(&state.model_name);
+        if let Some(p) = &state.plugin {
             ui.separator();
             ui.label(format!("plugin {}", p.path.display()));
         }
-        if !app.state.idle() {
+        if !state.idle() {
             ui.spinner();
         }
-        if let Some(t) = &app.training {
+        if let Some(t) = status.training {
             ui.separator();
             ui.add(
                 egui::ProgressBar::new(t.fraction)
@@ -98,12 +119,13 @@ pub fn status_bar(ui: &mut egui::Ui, app: &mut EditorApp) {
                     .text(format!("training {:.0} %", t.fraction * 100.0)),
             );
             if ui.small_button("Cancel").clicked() {
-                t.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                actions.push(Action::CancelTraining);
             }
         }
-        if let Some(n) = &app.state.notice {
+        if let Some(n) = &state.notice {
             ui.separator();
             ui.weak(n);
         }
     });
+    actions
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::app::EditorApp;
+use plugen_core::model::attributes::Attribute;
+
+use super::action::Action;
 
 /// Fewest and most values in a sweep from the editor.
 const STEPS: std::ops::RangeInclusive<usize> = 3..=17;
@@ -27,15 +29,16 @@ impl SweepForm {
     }
 }
 
-/// Draws the window while it is open; "Export" sends the job and closes it.
-pub fn show(ctx: &egui::Context, app: &mut EditorApp) {
-    let Some(mut form) = app.sweep_form.take() else {
-        return;
-    };
-    let Some(plugin) = app.state.plugin.as_ref() else {
-        return;
-    };
-    let attributes = &plugin.attributes;
+/// Draws the window while `form` is open (`attributes`: the plugin's);
+/// "Save sweep" asks for the sweep and closes it, as do Cancel and the
+/// window's close button. `export_text` is the export folder as typed.
+pub fn show(
+    ctx: &egui::Context,
+    form_slot: &mut Option<SweepForm>,
+    attributes: &[Attribute],
+    export_text: &mut String,
+) -> Option<Action> {
+    let mut form = form_slot.take()?;
     form.attribute = form.attribute.min(attributes.len().saturating_sub(1));
     let mut open = true;
     let mut export = false;
@@ -54,13 +57,13 @@ pub fn show(ctx: &egui::Context, app: &mut EditorApp) {
                     }
                 });
             if let Some(a) = attributes.get(form.attribute) {
-                let (from, to) = plugen_core::sweep::sweep_range(a);
+                let (from, to) = plugen_core::jobs::sweep::sweep_range(a);
                 ui.label(format!("From {from:.2} to {to:.2}"));
             }
             ui.add(egui::Slider::new(&mut form.steps, STEPS).text("Steps"));
             ui.horizontal(|ui| {
                 ui.label("Folder");
-                ui.text_edit_singleline(&mut app.export_text);
+                ui.text_edit_singleline(export_text);
             });
             ui.label("Writes sweep-NAME-NNN.png (a grid) and .gif (an animation).");
             ui.horizontal(|ui| {
@@ -69,15 +72,14 @@ pub fn show(ctx: &egui::Context, app: &mut EditorApp) {
             });
         });
     if export {
-        let dir = PathBuf::from(app.export_text.trim());
-        app.settings.export_dir = Some(dir.clone());
-        let job =
-            app.state
-                .export_sweep(dir, form.attribute, form.steps, app.settings.export_scale);
-        app.send_opt(job);
-        return;
+        return Some(Action::ExportSweep {
+            dir: PathBuf::from(export_text.trim()),
+            attribute: form.attribute,
+            steps: form.steps,
+        });
     }
     if open && !cancel {
-        app.sweep_form = Some(form);
+        *form_slot = Some(form);
     }
+    None
 }

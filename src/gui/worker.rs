@@ -13,19 +13,19 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
 use image::RgbImage;
-use plugen_core::attributes::Attribute;
+use plugen_core::Model;
+use plugen_core::compute::gpu::FaceInput;
 use plugen_core::error::{Error, Result};
-use plugen_core::formats::latents::{self, Latents};
-use plugen_core::formats::sidecar::{self, Sidecar};
-use plugen_core::fsutil::Overwrite;
-use plugen_core::gpu::FaceInput;
-use plugen_core::imaging;
-use plugen_core::labelling::{LabelSession, Suggest};
-use plugen_core::model::Model;
-use plugen_core::plugin::Plugin;
-use plugen_core::projection;
-use plugen_core::sweep;
-use plugen_core::train;
+use plugen_core::io::fsutil::Overwrite;
+use plugen_core::io::imaging;
+use plugen_core::io::latents::{self, Latents};
+use plugen_core::io::sidecar::{self, Sidecar};
+use plugen_core::jobs::projection;
+use plugen_core::jobs::sweep;
+use plugen_core::learn::labelling::{LabelSession, Suggest};
+use plugen_core::learn::train;
+use plugen_core::model::attributes::Attribute;
+use plugen_core::model::plugin::Plugin;
 
 /// What the UI needs to know about a loaded plugin.
 #[derive(Debug, Clone, PartialEq)]

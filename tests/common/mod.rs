@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use plugen::gui::{EditorApp, Settings};
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::formats::labels::LabelTable;
-use plugen_core::formats::latents::{self, Latents};
-use plugen_core::fsutil::Overwrite;
+use plugen_core::io::fsutil::Overwrite;
+use plugen_core::io::labels::LabelTable;
+use plugen_core::io::latents::{self, Latents};
+use plugen_core::learn::train::{self, AttributeMeta, TrainConfig};
+use plugen_core::model::bundle::{Bundle, default_model_dir};
 use plugen_core::rng::SeededRng;
-use plugen_core::train::{self, AttributeMeta, TrainConfig};
 
 /// Trains a small plugin whose attribute `lefty` is known: latent[10] > 0.
 pub fn plugin_dir() -> PathBuf {
@@ -98,7 +98,7 @@ pub fn harness(plugin: Option<&Path>) -> Harness<'static, EditorApp> {
     let app = EditorApp::new(
         None,
         plugin,
-        plugen_core::device::DeviceChoice::Cpu,
+        plugen_core::compute::device::DeviceChoice::Cpu,
         settings,
         || {},
     )

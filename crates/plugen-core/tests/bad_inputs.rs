@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use plugen_core::Device;
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::formats::{labels, latents};
-use plugen_core::fsutil::Overwrite;
-use plugen_core::labelling::LabelSession;
-use plugen_core::plugin::Plugin;
-use plugen_core::{import, projection};
+use plugen_core::io::fsutil::Overwrite;
+use plugen_core::io::{labels, latents};
+use plugen_core::jobs::projection;
+use plugen_core::learn::labelling::LabelSession;
+use plugen_core::model::bundle::{Bundle, default_model_dir};
+use plugen_core::model::import;
+use plugen_core::model::plugin::Plugin;
 
 fn corpus(sub: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

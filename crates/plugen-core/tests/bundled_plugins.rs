@@ -3,10 +3,10 @@
 //! and their first 20 000 are exactly the latents v1 stored as a file.
 
 use candle_core::Device;
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::formats::latents;
-use plugen_core::plugin::Plugin;
-use plugen_core::versions;
+use plugen_core::io::latents;
+use plugen_core::model::bundle::{Bundle, default_model_dir};
+use plugen_core::model::plugin::Plugin;
+use plugen_core::model::versions;
 
 #[test]
 fn every_bundled_version_loads_and_its_training_data_reads_back() -> plugen_core::Result<()> {

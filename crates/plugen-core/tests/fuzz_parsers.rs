@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use plugen_core::formats::{labels, npy, sidecar};
+use plugen_core::io::{labels, npy, sidecar};
 use proptest::prelude::*;
 
 const CASES: u32 = 3000;
@@ -74,6 +74,6 @@ proptest! {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("x.safetensors");
         std::fs::write(&p, &bytes).expect("write");
-        let _ = quick(|| plugen_core::formats::latents::read(&p, 100));
+        let _ = quick(|| plugen_core::io::latents::read(&p, 100));
     }
 }

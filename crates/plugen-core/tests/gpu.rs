@@ -10,11 +10,11 @@ use common::fixture;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::device::Compute;
-use plugen_core::formats::latents::Latents;
-use plugen_core::gpu::{AdapterPolicy, FaceInput, GpuContext, GpuGenerator};
-use plugen_core::model::{Model, PluginChoice};
+use plugen_core::compute::device::Compute;
+use plugen_core::compute::gpu::{AdapterPolicy, FaceInput, GpuContext, GpuGenerator};
+use plugen_core::io::latents::Latents;
+use plugen_core::jobs::loaded::{Model, PluginChoice};
+use plugen_core::model::bundle::{Bundle, default_model_dir};
 use plugen_core::rng::SeededRng;
 
 fn gpu() -> Option<Arc<GpuContext>> {

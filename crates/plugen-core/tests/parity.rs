@@ -6,8 +6,8 @@ mod common;
 use common::fixture;
 
 use candle_core::{Device, Tensor};
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::cpu_gemm::Kernel;
+use plugen_core::compute::cpu_gemm::Kernel;
+use plugen_core::model::bundle::{Bundle, default_model_dir};
 
 #[test]
 fn generator_matches_numpy_reference() -> plugen_core::Result<()> {

@@ -6,12 +6,12 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use plugen_core::edit::{self, EditMode};
-use plugen_core::flow::{Flow, FlowConfig};
-use plugen_core::formats::labels::LabelTable;
-use plugen_core::formats::latents::Latents;
+use plugen_core::io::labels::LabelTable;
+use plugen_core::io::latents::Latents;
+use plugen_core::jobs::edit::{self, EditMode};
+use plugen_core::learn::train::{self, TrainConfig};
+use plugen_core::model::flow::{Flow, FlowConfig};
 use plugen_core::rng::SeededRng;
-use plugen_core::train::{self, TrainConfig};
 
 const DIM: usize = 100;
 

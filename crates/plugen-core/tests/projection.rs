@@ -1,10 +1,10 @@
 //! Projecting an image into the latent space finds a latent whose face looks
 //! like the image.
 
-use plugen_core::bundle::{Bundle, default_model_dir};
-use plugen_core::formats::latents::Latents;
-use plugen_core::model::{Model, PluginChoice};
-use plugen_core::projection::{self, ProjectionConfig};
+use plugen_core::io::latents::Latents;
+use plugen_core::jobs::loaded::{Model, PluginChoice};
+use plugen_core::jobs::projection::{self, ProjectionConfig};
+use plugen_core::model::bundle::{Bundle, default_model_dir};
 use plugen_core::rng::SeededRng;
 
 fn mse(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
@@ -22,7 +22,7 @@ fn projection_reconstructs_a_generated_face() -> plugen_core::Result<()> {
     let model = Model::load(
         Some(&default_model_dir()),
         PluginChoice::None,
-        plugen_core::device::DeviceChoice::Cpu,
+        plugen_core::compute::device::DeviceChoice::Cpu,
     )?;
     let truth = Latents::new(100, SeededRng::new(8, 0).normal_vec(100))?;
     let target = model.render(&truth)?.remove(0);

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use plugen_core::formats::npy;
+use plugen_core::io::npy;
 
 /// A `.npy` file of `tests/fixtures` (written by tools/reference_generator.py).
 pub fn fixture(name: &str) -> npy::NpyArray {

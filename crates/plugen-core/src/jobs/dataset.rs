@@ -1,0 +1,473 @@
+//! Batch sampling into a dataset folder: PNGs plus `manifest.jsonl`, one
+//! line per image (its sidecar with the file name).
+//!
+//! Image `i` of a run with seed `s` uses random stream `i` of `s`, so a run can
+//! be resumed (`resume`) and yields byte-identical files however it was split.
+//! Each PNG is written atomically before its manifest line is appended, so the
+//! manifest never names a file that is not there; on resume, a torn last line
+//! is dropped and any image without a line is made again.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::fsutil::{self, Overwrite};
+use crate::io::imaging;
+use crate::io::latents::{self, Latents};
+use crate::io::sidecar::{self, Sidecar};
+use crate::jobs::loaded::Model;
+use crate::model::attributes::AttributeKind;
+use crate::rng::SeededRng;
+
+pub use crate::io::sidecar::MANIFEST_FILE;
+/// Largest number of cells (the product of the bins) of a balanced run or a fill.
+pub const MAX_CELLS: usize = 4096;
+/// Name of the loader-ready table inside the output folder (one JSON object per image).
+pub const METADATA_FILE: &str = "metadata.jsonl";
+/// Name of the run description inside the output folder.
+pub const RUN_FILE: &str = "run.json";
+/// Largest number of images in one run.
+pub const MAX_IMAGES: usize = 10_000_000;
+
+/// What to sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRequest {
+    /// Number of images.
+    pub count: usize,
+    /// Run seed.
+    pub seed: u64,
+    /// Attributes fixed for every image (user units).
+    pub sets: Vec<(String, f32)>,
+    /// Attributes (comma-separated) whose joint values are split evenly
+    /// across the images: image `i` takes cell `i mod cells`.
+    pub balance: Option<String>,
+    /// Bins for balancing a continuous attribute.
+    pub bins: usize,
+    /// Scale of the free flow coordinates (or of the latent, without a plugin).
+    pub temperature: f32,
+    /// PNG upscaling factor.
+    pub scale: u32,
+    /// Generator weights hash (filled in by [`sample`]).
+    #[serde(default)]
+    pub generator_sha256: String,
+    /// Plugin weights hash (filled in by [`sample`]).
+    #[serde(default)]
+    pub plugin_sha256: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleSummary {
+    /// Images written in this call.
+    pub written: usize,
+    /// Images already present from an earlier, interrupted call.
+    pub skipped: usize,
+}
+
+/// Which share of a run's images to compute: image `i` belongs to shard
+/// `i mod count` (shards are numbered from 0, as Slurm array task ids and
+/// Kubernetes completion indexes are). Every image depends only on the seed
+/// and its index, so the shards of a run, merged, are the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole run.
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether image `i` is this shard's.
+    pub fn owns(&self, i: usize) -> bool {
+        i % self.count.max(1) == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let parsed = s
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count && count <= 100_000 => Ok(Self { index, count }),
+            _ => Err(Error::invalid(format!(
+                "--shard {s}: expected I/N with 0 <= I < N <= 100000 (shards count from 0)"
+            ))),
+        }
+    }
+}
+
+/// File name of image `i`.
+pub fn image_name(i: usize) -> String {
+    format!("{i:06}.png")
+}
+
+/// The per-image attribute requests (flow units) of a run.
+fn requests(model: &Model, req: &SampleRequest) -> Result<Vec<Vec<Option<f32>>>> {
+    let Some(plugin) = model.plugin() else {
+        if !req.sets.is_empty() || req.balance.is_some() {
+            return Err(Error::invalid(
+                "--set and --balance need a plugin; this model has none (pass --plugin PATH)",
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    let base = plugin.resolve(&req.sets)?;
+    let Some(balance) = &req.balance else {
+        return Ok(vec![base]);
+    };
+    // Several attributes: their joint cells, first attribute varying slowest.
+    let mut per_image = vec![base];
+    let mut seen = Vec::new();
+    for name in balance.split(',').map(str::trim) {
+        let k = plugin.index_of(name)?;
+        if seen.contains(&k) {
+            return Err(Error::invalid(format!("--balance: {name} appears twice")));
+        }
+        if per_image[0][k].is_some() {
+            return Err(Error::invalid(format!(
+                "--balance {name} conflicts with --set {name}=…"
+            )));
+        }
+        seen.push(k);
+        let values: Vec<f32> = match plugin.attributes()[k].kind {
+            AttributeKind::Binary => vec![-1.0, 1.0],
+            AttributeKind::Continuous => {
+                if req.bins < 2 || req.bins > 1000 {
+                    return Err(Error::invalid("--bins must be 2..=1000"));
+                }
+                (0..req.bins)
+                    .map(|b| -1.0 + (2 * b + 1) as f32 / req.bins as f32)
+                    .collect()
+            }
+        };
+        per_image = per_image
+            .iter()
+            .flat_map(|r| {
+                values.iter().map(move |&v| {
+                    let mut r = r.clone();
+                    r[k] = Some(v);
+                    r
+                })
+            })
+            .collect();
+        if per_image.len() > MAX_CELLS {
+            return Err(Error::invalid(format!(
+                "--balance makes more than {} cells",
+                MAX_CELLS
+            )));
+        }
+    }
+    Ok(per_image)
+}
+
+/// The flow code of image `index` of a run (its latent when there is no plugin).
+pub fn code_for(
+    model: &Model,
+    req: &SampleRequest,
+    per_image: &[Vec<Option<f32>>],
+    index: usize,
+) -> Vec<f32> {
+    match model.plugin() {
+        // No attributes: every coordinate is free, N(0, T²).
+        None => latents::seeded_row(req.seed, index, model.latent_dim(), req.temperature),
+        Some(plugin) => {
+            let r = &per_image[index % per_image.len()];
+            plugin.sample_code(
+                r,
+                req.temperature,
+                &mut SeededRng::new(req.seed, index as u64),
+            )
+        }
+    }
+}
+
+/// Reads which images an earlier call wrote, trimming a torn last line and
+/// removing temporary files a killed process left behind.
+fn recover(out: &Path) -> Result<BTreeSet<usize>> {
+    for entry in std::fs::read_dir(out)
+        .map_err(|e| Error::io(out, e))?
+        .flatten()
+    {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".plugen-") && name.ends_with(".tmp") {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(&entry.path(), e))?;
+        }
+    }
+    let path = out.join(MANIFEST_FILE);
+    if !path.exists() {
+        return Ok(BTreeSet::new());
+    }
+    let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let mut done = BTreeSet::new();
+    let mut good_len = 0usize;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if !line.ends_with(b"\n") {
+            break; // torn last line
+        }
+        let s = sidecar::parse(&path, line)?;
+        let Some(index) = s.index else {
+            return Err(Error::format(&path, "manifest line without an index"));
+        };
+        done.insert(index as usize);
+        good_len += line.len();
+    }
+    if good_len != text.len() {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        f.set_len(good_len as u64)
+            .map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(done)
+}
+
+/// Samples `req.count` images into `out` (only `shard`'s, see [`Shard`]).
+/// With `resume`, continues a run that was interrupted (same request and
+/// shard required); otherwise `out` must not hold a run.
+pub fn sample(
+    model: &Model,
+    req: &SampleRequest,
+    out: &Path,
+    resume: bool,
+    shard: Shard,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<SampleSummary> {
+    if req.count == 0 || req.count > MAX_IMAGES {
+        return Err(Error::invalid(format!("-n must be 1..={MAX_IMAGES}")));
+    }
+    if !(req.temperature.is_finite() && req.temperature >= 0.0 && req.temperature <= 10.0) {
+        return Err(Error::invalid("--temperature must be between 0 and 10"));
+    }
+    let mut req = req.clone();
+    req.generator_sha256 = model.generator_sha256().to_string();
+    req.plugin_sha256 = model.plugin().map(|p| p.weights_sha256().to_string());
+    let per_image = requests(model, &req)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let run_path = out.join(RUN_FILE);
+    let done = if run_path.exists() {
+        if !resume {
+            return Err(Error::format(
+                out,
+                "already holds a sampling run; pass --resume to continue it, or choose another --out",
+            ));
+        }
+        let bytes = fsutil::read_limited(&run_path, 1 << 20)?;
+        let earlier: SampleRequest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(&run_path, format!("unreadable run description: {e}")))?;
+        if earlier != req {
+            return Err(Error::format(
+                &run_path,
+                "--resume needs the same settings, model and plugin as the interrupted run",
+            ));
+        }
+        recover(out)?
+    } else {
+        let text = serde_json::to_string_pretty(&req).map_err(|e| Error::invalid(e.to_string()))?;
+        fsutil::write_atomic(&run_path, text.as_bytes(), Overwrite::Never)?;
+        BTreeSet::new()
+    };
+    let manifest_path = out.join(MANIFEST_FILE);
+    let mut manifest = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&manifest_path)
+        .map_err(|e| Error::io(&manifest_path, e))?;
+    let owned = (0..req.count).filter(|&i| shard.owns(i)).count();
+    let todo: Vec<usize> = (0..req.count)
+        .filter(|&i| shard.owns(i) && !done.contains(&i))
+        .collect();
+    let names: Vec<String> = model
+        .plugin()
+        .map(|p| p.attributes().iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    let mut written = 0;
+    for chunk in todo.chunks(64) {
+        let codes: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| code_for(model, &req, &per_image, i))
+            .collect();
+        let codes = Latents::new(model.latent_dim(), codes)?;
+        let (latents, readouts) = match model.plugin() {
+            Some(p) => decode_rows(p, &codes)?,
+            None => (codes, vec![Vec::new(); chunk.len()]),
+        };
+        let images = render_rows(model, &latents)?;
+        // PNG encoding and writes run in parallel across the batch; an image with
+        // no manifest line is a leftover of an interrupted call: same bytes, replace it.
+        chunk.par_iter().zip(&images).try_for_each(|(&i, image)| {
+            let path: PathBuf = out.join(image_name(i));
+            imaging::save_png(&path, image, req.scale, Overwrite::Allow)
+        })?;
+        let mut lines = String::new();
+        for (j, &i) in chunk.iter().enumerate() {
+            let none = Vec::new();
+            let requested = match model.plugin() {
+                Some(_) => &per_image[i % per_image.len()],
+                None => &none,
+            };
+            lines.push_str(&manifest_line(&Generated {
+                model,
+                index: i,
+                latent: latents.row(j),
+                seed: req.seed,
+                temperature: req.temperature,
+                requested,
+                readout: &readouts[j],
+            })?);
+        }
+        manifest
+            .write_all(lines.as_bytes())
+            .map_err(|e| Error::io(&manifest_path, e))?;
+        manifest
+            .sync_data()
+            .map_err(|e| Error::io(&manifest_path, e))?;
+        written += chunk.len();
+        progress(done.len() + written, owned);
+    }
+    write_metadata(out, &names)?;
+    Ok(SampleSummary {
+        written,
+        skipped: done.len(),
+    })
+}
+
+/// One generated image, as its manifest line records it.
+pub(crate) struct Generated<'a> {
+    /// The model that made it (generator and plugin hashes, attribute names).
+    pub model: &'a Model,
+    /// Its index in the run (its file is [`image_name`] of it).
+    pub index: usize,
+    /// Its latent.
+    pub latent: &'a [f32],
+    /// The run's seed.
+    pub seed: u64,
+    /// Scale of the free coordinates.
+    pub temperature: f32,
+    /// Requested attribute values, flow units, one per plugin attribute (empty without a plugin).
+    pub requested: &'a [Option<f32>],
+    /// The plugin's readout, user units (empty without a plugin).
+    pub readout: &'a [f32],
+}
+
+/// The manifest line of a generated image: its sidecar, newline-terminated.
+pub(crate) fn manifest_line(g: &Generated) -> Result<String> {
+    let mut s = Sidecar::new(g.latent.to_vec(), g.model.generator_sha256());
+    s.image = Some(image_name(g.index));
+    s.seed = Some(g.seed);
+    s.index = Some(g.index as u64);
+    s.temperature = Some(g.temperature);
+    if let Some(p) = g.model.plugin() {
+        s.plugin_sha256 = Some(p.weights_sha256().to_string());
+        for (a, v) in p.attributes().iter().zip(g.requested) {
+            if let Some(v) = v {
+                s.requested.insert(a.name.clone(), a.from_flow(*v));
+            }
+        }
+        s.readout = p
+            .attributes()
+            .iter()
+            .map(|a| a.name.clone())
+            .zip(g.readout.iter().copied())
+            .collect();
+    }
+    let mut line = serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?;
+    line.push('\n');
+    Ok(line)
+}
+
+/// Flow codes → latents and their readouts, as one batch where the flow sums
+/// in a fixed order per output ([`crate::model::plugin::Plugin::batch_invariant`]),
+/// each row on its own elsewhere.
+///
+/// Measured reason: candle's CPU matmul sums in an order that depends on the
+/// batch's row count, so a face computed in a batch of 10 differed in the 7th
+/// digit from the same face in a batch of 4, enough to flip PNG bytes. Row by
+/// row, image `i` depends only on the seed and `i`, whichever batch or shard
+/// computes it.
+pub(crate) fn decode_rows(
+    plugin: &crate::model::plugin::Plugin,
+    codes: &Latents,
+) -> Result<(Latents, Vec<Vec<f32>>)> {
+    if plugin.batch_invariant() {
+        let z = plugin.decode(codes)?;
+        let r = plugin.readout(&z)?;
+        return Ok((z, r));
+    }
+    let mut data = Vec::with_capacity(codes.data.len());
+    let mut readouts = Vec::with_capacity(codes.count());
+    for i in 0..codes.count() {
+        let z = plugin.decode(&Latents::new(codes.dim, codes.row(i).to_vec())?)?;
+        readouts.extend(plugin.readout(&z)?);
+        data.extend(z.data);
+    }
+    Ok((Latents::new(codes.dim, data)?, readouts))
+}
+
+/// Renders latents as one batch where the generator sums in a fixed order per
+/// output (the CPU engine, [`crate::compute::cpu_gemm`]; wgpu), each on its own
+/// elsewhere (candle's CUDA matmul; see [`decode_rows`]).
+pub(crate) fn render_rows(model: &Model, latents: &Latents) -> Result<Vec<image::RgbImage>> {
+    if model.gpu_generator().is_some() || model.generator().cpu_kernel().is_some() {
+        return model.render(latents);
+    }
+    let mut images = Vec::with_capacity(latents.count());
+    for i in 0..latents.count() {
+        images.extend(model.render(&Latents::new(latents.dim, latents.row(i).to_vec())?)?);
+    }
+    Ok(images)
+}
+
+/// Writes `metadata.jsonl` from the folder's `manifest.jsonl`: one line per
+/// image, sorted by file name, with `file_name` (relative to the folder), one
+/// column per attribute holding the requested value in user units (`null`
+/// where none was requested) and `readout_NAME` holding the plugin's readout,
+/// so `datasets.load_dataset("imagefolder", data_dir=DIR)` and
+/// `pandas.read_json(PATH, lines=True)` load it as it is. Replaced atomically.
+pub fn write_metadata(out: &Path, names: &[String]) -> Result<()> {
+    let path = out.join(MANIFEST_FILE);
+    let text = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let mut rows = Vec::new();
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let s = sidecar::parse(&path, line)?;
+        let Some(image) = s.image else {
+            return Err(Error::format(&path, "manifest line without an image"));
+        };
+        let mut row = serde_json::Map::new();
+        row.insert("file_name".into(), image.clone().into());
+        for n in names {
+            let v = s
+                .requested
+                .get(n)
+                .map_or(serde_json::Value::Null, |&v| v.into());
+            row.insert(n.clone(), v);
+        }
+        for n in names {
+            let v = s
+                .readout
+                .get(n)
+                .map_or(serde_json::Value::Null, |&v| v.into());
+            row.insert(format!("readout_{n}"), v);
+        }
+        rows.push((image, serde_json::Value::Object(row)));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut lines = String::new();
+    for (_, row) in rows {
+        lines.push_str(&row.to_string());
+        lines.push('\n');
+    }
+    fsutil::write_atomic(&out.join(METADATA_FILE), lines.as_bytes(), Overwrite::Allow)
+}

@@ -1,0 +1,157 @@
+//! Setting attributes of an existing latent, in two ways.
+//!
+//! - [`EditMode::Flow`], PluGeN's own edit: forward flow, replace the attribute
+//!   coordinates, inverse flow. Every other flow coordinate, the free ones
+//!   included, keeps its value.
+//! - [`EditMode::Minimal`]: the latent closest to the original (Euclidean
+//!   distance, step by step) at which the plugin reads the requested values
+//!   and every other attribute reads what it read before. The free coordinates
+//!   may move; the latent moves only as far as the request needs. Found by
+//!   short minimum-norm Gauss–Newton steps on the flow's attribute readout, its
+//!   Jacobian taken by central differences (one batched forward pass per step).
+
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::io::latents::Latents;
+use crate::model::flow::invert;
+use crate::model::plugin::Plugin;
+
+/// How an edit moves a latent; see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EditMode {
+    /// Forward flow, set the attribute coordinates, inverse flow.
+    #[default]
+    Flow,
+    /// The nearest latent with the requested readout, other attributes kept.
+    Minimal,
+}
+
+impl FromStr for EditMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "flow" => Ok(Self::Flow),
+            "minimal" => Ok(Self::Minimal),
+            _ => Err(Error::invalid(format!(
+                "edit mode {s:?}: expected flow or minimal"
+            ))),
+        }
+    }
+}
+
+/// Gauss–Newton steps at most.
+pub const MAX_STEPS: usize = 40;
+/// Stop when every attribute reads within this of its target (flow units).
+pub const TOLERANCE: f32 = 1e-3;
+/// A minimal edit that ends further than this from its targets (flow units)
+/// falls back to the flow edit, which always reaches them.
+pub const FALLBACK: f32 = 0.05;
+/// Longest Gauss–Newton step (latent units): the readout is far from linear
+/// over a whole edit, so it is followed in short steps.
+const MAX_STEP_NORM: f64 = 0.75;
+/// Central-difference step in latent units.
+const STEP: f32 = 1e-2;
+
+/// `latent` with the attributes in `values` (flow units, `None` = keep) set.
+pub fn edit(
+    plugin: &Plugin,
+    latent: &[f32],
+    values: &[Option<f32>],
+    mode: EditMode,
+) -> Result<Vec<f32>> {
+    match mode {
+        EditMode::Flow => plugin.edit(latent, values),
+        EditMode::Minimal => match minimal(plugin, latent, values)? {
+            Some(z) => Ok(z),
+            None => plugin.edit(latent, values),
+        },
+    }
+}
+
+/// The minimal edit, or `None` when it does not reach the targets.
+fn minimal(plugin: &Plugin, latent: &[f32], values: &[Option<f32>]) -> Result<Option<Vec<f32>>> {
+    let d = latent.len();
+    let k = plugin.attributes().len().min(d);
+    let start = plugin.encode(&Latents::new(d, latent.to_vec())?)?;
+    let target: Vec<f32> = (0..k)
+        .map(|a| values.get(a).copied().flatten().unwrap_or(start.data[a]))
+        .collect();
+    if (0..k).all(|a| (target[a] - start.data[a]).abs() <= TOLERANCE) {
+        return Ok(Some(latent.to_vec()));
+    }
+    let mut z = latent.to_vec();
+    let mut residual = f32::INFINITY;
+    for step in 0..=MAX_STEPS {
+        // Rows: z, then z ± STEP along each latent axis.
+        let mut batch = Vec::with_capacity((2 * d + 1) * d);
+        batch.extend_from_slice(&z);
+        for sign in [1.0f32, -1.0] {
+            for j in 0..d {
+                let mut row = z.clone();
+                row[j] += sign * STEP;
+                batch.extend(row);
+            }
+        }
+        let codes = plugin.encode(&Latents::new(d, batch)?)?;
+        let now = codes.row(0);
+        let r: Vec<f64> = (0..k).map(|a| (target[a] - now[a]) as f64).collect();
+        residual = r.iter().fold(0.0f32, |m, v| m.max(v.abs() as f32));
+        if residual <= TOLERANCE {
+            return Ok(Some(z));
+        }
+        if step == MAX_STEPS {
+            break; // `residual` is z's: return z as measured, not one more step.
+        }
+        // J[a][j] = ∂ code_a / ∂ z_j.
+        let jac: Vec<Vec<f64>> = (0..k)
+            .map(|a| {
+                (0..d)
+                    .map(|j| {
+                        (codes.row(1 + j)[a] as f64 - codes.row(1 + d + j)[a] as f64)
+                            / (2.0 * STEP as f64)
+                    })
+                    .collect()
+            })
+            .collect();
+        // The smallest step that, linearised at z, reaches the targets:
+        // Δ = Jᵀ y with J Jᵀ y = r, shortened to at most MAX_STEP_NORM.
+        let gram: Vec<f64> = (0..k * k)
+            .map(|ab| (0..d).map(|j| jac[ab / k][j] * jac[ab % k][j]).sum())
+            .collect();
+        let Some(inv) = invert(&gram, k) else {
+            break;
+        };
+        let y: Vec<f64> = (0..k)
+            .map(|a| (0..k).map(|b| inv[a * k + b] * r[b]).sum())
+            .collect();
+        let delta: Vec<f64> = (0..d)
+            .map(|j| (0..k).map(|a| jac[a][j] * y[a]).sum::<f64>())
+            .collect();
+        let norm = delta.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let shrink = (MAX_STEP_NORM / norm.max(1e-12)).min(1.0);
+        let next: Vec<f32> = z
+            .iter()
+            .zip(&delta)
+            .map(|(zj, dj)| zj + (dj * shrink) as f32)
+            .collect();
+        if next.iter().any(|v| !v.is_finite()) {
+            break;
+        }
+        z = next;
+    }
+    Ok((residual <= FALLBACK).then_some(z))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("flow".parse::<EditMode>().ok(), Some(EditMode::Flow));
+        assert_eq!("minimal".parse::<EditMode>().ok(), Some(EditMode::Minimal));
+        assert!("nearest".parse::<EditMode>().is_err());
+    }
+}

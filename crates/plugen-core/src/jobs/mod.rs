@@ -1,0 +1,16 @@
+//! Layer 5, jobs: what users ask for. The loaded model ([`loaded`]: a
+//! bundle's generator and plugin on a device), conditional sampling into a
+//! folder ([`dataset`]), filling a dataset's rare cells ([`fill`]), joining
+//! shards ([`merge`]), sweeps ([`sweep`]), edits ([`edit`], [`session`]) and
+//! photo projection ([`projection`]).
+//!
+//! Uses every layer below; the front ends (the `plugen` crate) use this one.
+
+pub mod dataset;
+pub mod edit;
+pub mod fill;
+pub mod loaded;
+pub mod merge;
+pub mod projection;
+pub mod session;
+pub mod sweep;
