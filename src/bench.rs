@@ -14,6 +14,7 @@ use plugen_core::error::{Error, Result};
 use plugen_core::io::latents::Latents;
 use plugen_core::jobs::dataset::{self, SampleRequest};
 use plugen_core::model::generator::images_to_bytes;
+use plugen_core::model::judges::JudgeSet;
 use plugen_core::rng::SeededRng;
 use serde::Serialize;
 
@@ -307,6 +308,31 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
         ours: b64,
         peer: peer_b64,
     });
+    // The judges on a batch of 64 generated faces (CPU), next to decode.
+    let judges_dir = JudgeSet::dir_beside(model.bundle().dir());
+    match JudgeSet::load(&judges_dir, &Device::Cpu) {
+        Ok(judges) => {
+            let faces = model.render(&z64)?;
+            let refs: Vec<&image::RgbImage> = faces.iter().collect();
+            let runs = repeats.div_ceil(4).max(3);
+            figures.push(Figure {
+                name: "judges_b64_ms_per_img".into(),
+                ours: time_runs(runs, 64.0, || judges.read(&refs).map(|_| ()))?,
+                peer: None,
+            });
+            figures.push(Figure {
+                name: "expression_judge_b64_ms_per_img".into(),
+                ours: time_runs(runs, 64.0, || judges.expression().judge(&refs).map(|_| ()))?,
+                peer: None,
+            });
+            figures.push(Figure {
+                name: "gender_judge_b64_ms_per_img".into(),
+                ours: time_runs(runs, 64.0, || judges.gender().judge(&refs).map(|_| ()))?,
+                peer: None,
+            });
+        }
+        Err(e) => eprintln!("plugen: bench: no judges row: {e}"),
+    }
     if let Some(p) = model.plugin() {
         let codes = p.encode(&z1)?;
         figures.push(Figure {

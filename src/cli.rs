@@ -17,6 +17,7 @@ use plugen_core::io::sidecar::{self, Sidecar};
 use plugen_core::jobs::dataset::{self, SampleRequest};
 use plugen_core::jobs::edit::{self, EditMode};
 use plugen_core::jobs::fill;
+use plugen_core::jobs::judge;
 use plugen_core::jobs::projection;
 use plugen_core::jobs::session::EditSession;
 use plugen_core::jobs::sweep;
@@ -24,6 +25,8 @@ use plugen_core::learn::labelling::{self, LabelSet};
 use plugen_core::learn::train::{self, AttributeMeta, TrainConfig};
 use plugen_core::learn::train_encoder;
 use plugen_core::model::attributes::parse_assignment;
+use plugen_core::model::bundle;
+use plugen_core::model::judges::JudgeSet;
 use plugen_core::model::plugin::LatentSource;
 use plugen_core::{Model, PluginChoice};
 
@@ -167,9 +170,15 @@ enum Command {
         /// Run seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Redraw a face whose readout falls outside its cell (up to 8 draws).
-        #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+        /// Redraw a face (up to 16 draws with the judges, 8 else) that fails the check: `judge`, the
+        /// judges (independent face-analysis models in models/judges) read it
+        /// inside its cell; `plugin`, the plugin's own readout does; `off`.
+        /// Default `auto` (also `on`): judge where the plugin has a judge map, else plugin.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "on", "judge", "plugin", "off"])]
         verify: String,
+        /// Judges folder (default: judges/ beside the model folder).
+        #[arg(long, value_name = "DIR")]
+        judges: Option<PathBuf>,
         /// Scale of the free coordinates (style σ).
         #[arg(long, default_value_t = 1.0)]
         temperature: f32,
@@ -302,6 +311,24 @@ enum Command {
         /// Print JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// What the judges (independent face-analysis models, shipped in models/judges)
+    /// read off images: one CSV row per image with judge_NAME columns. A run folder
+    /// (with metadata.jsonl) also gets the judge_NAME columns added to its
+    /// metadata.jsonl; other folders are read for their PNG and JPEG files.
+    Judge {
+        /// Images or folders.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Write the CSV here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        overwrite: bool,
+        /// Judges folder (default: judges/ beside the bundled model folder).
+        #[arg(long, value_name = "DIR")]
+        judges: Option<PathBuf>,
     },
     /// Measure speed and memory, next to onnxruntime running the same generator.
     Bench {
@@ -583,6 +610,79 @@ fn parse_shard(s: Option<&str>) -> Result<dataset::Shard> {
     s.map_or(Ok(dataset::Shard::WHOLE), str::parse)
 }
 
+/// The check of `--verify` and the judges it needs: `auto`/`on` take the
+/// judges where the plugin has a judge map and they load (else the plugin's
+/// readout, saying why on one line).
+fn verification(
+    model: &Model,
+    verify: &str,
+    judges: Option<&Path>,
+) -> Result<(fill::Verify, Option<JudgeSet>)> {
+    let dir = judges.map_or_else(
+        || JudgeSet::dir_beside(model.bundle().dir()),
+        Path::to_path_buf,
+    );
+    let has_map = model.plugin().is_some_and(|p| !p.judges().is_empty());
+    match verify {
+        "auto" | "on" if !has_map => Ok((fill::Verify::Plugin, None)),
+        "auto" | "on" => match JudgeSet::load(&dir, &plugen_core::Device::Cpu) {
+            Ok(j) => Ok((fill::Verify::Judge, Some(j))),
+            Err(e) => {
+                eprintln!("plugen: {e}: checking faces with the plugin's readout instead");
+                Ok((fill::Verify::Plugin, None))
+            }
+        },
+        "judge" => {
+            if !has_map {
+                return Err(Error::invalid(
+                    "--verify judge: this plugin has no judge map (use --verify plugin)",
+                ));
+            }
+            Ok((
+                fill::Verify::Judge,
+                Some(JudgeSet::load(&dir, &plugen_core::Device::Cpu)?),
+            ))
+        }
+        other => Ok((other.parse()?, None)),
+    }
+}
+
+/// One line saying how faces were checked, naming the unjudged attributes.
+fn verify_line(model: &Model, verify: fill::Verify) -> String {
+    match (verify, model.plugin()) {
+        (fill::Verify::Judge, Some(p)) => {
+            let unjudged: Vec<&str> = p
+                .attributes()
+                .iter()
+                .map(|a| a.name.as_str())
+                .filter(|n| p.judges().rule(n).is_none())
+                .collect();
+            let judged: Vec<String> = p
+                .judges()
+                .0
+                .iter()
+                .map(|(n, r)| match r.threshold {
+                    Some(t) => format!("{n} ← {} ≥ {t}", r.reading),
+                    None => format!("{n} ← {}", r.reading),
+                })
+                .collect();
+            format!(
+                "checked by the judges: {}; unjudged (plugin readout): {}",
+                judged.join(", "),
+                if unjudged.is_empty() {
+                    "none".into()
+                } else {
+                    unjudged.join(", ")
+                }
+            )
+        }
+        (fill::Verify::Plugin, _) => {
+            "checked by the plugin's own readout (it cannot see its own mistakes)".into()
+        }
+        _ => "not checked (--verify off)".into(),
+    }
+}
+
 /// The before/after table of a fill.
 fn fill_table(reports: &[fill::CellReport], unknown: usize) -> String {
     let width = reports
@@ -592,18 +692,19 @@ fn fill_table(reports: &[fill::CellReport], unknown: usize) -> String {
         .unwrap_or(4)
         .max(4);
     let mut s = format!(
-        "{:>3} {:<width$} {:>8} {:>8} {:>8} {:>8} {:>10}\n",
-        "#", "cell", "before", "planned", "written", "after", "acceptance"
+        "{:>3} {:<width$} {:>8} {:>8} {:>8} {:>8} {:>8} {:>10}\n",
+        "#", "cell", "before", "planned", "written", "after", "redraws", "acceptance"
     );
     for (k, r) in reports.iter().enumerate() {
         s += &format!(
-            "{:>3} {:<width$} {:>8} {:>8} {:>8} {:>8} {:>9.0}%{}\n",
+            "{:>3} {:<width$} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9.0}%{}\n",
             k + 1,
             r.cell,
             r.before,
             r.planned,
             r.written,
             r.before + r.written,
+            r.draws - r.written,
             r.acceptance * 100.0,
             if r.unreachable {
                 "  unreachable: given up"
@@ -710,6 +811,7 @@ pub fn run(cli: Cli) -> Result<()> {
             total,
             seed,
             verify,
+            judges,
             temperature,
             scale,
             out,
@@ -717,6 +819,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let shard = parse_shard(shard.as_deref())?;
             let model = model.load(&plugin)?;
+            let (verify, judges) = verification(&model, &verify, judges.as_deref())?;
             let spec = fill::CellSpec::parse(model.require_plugin()?, &by)?;
             let census = fill::census(&spec, &have)?;
             let target = match (per_cell, total) {
@@ -729,8 +832,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 seed,
                 temperature,
                 scale,
-                verify: verify == "on",
-                max_tries: 8,
+                verify,
+                max_tries: if verify == fill::Verify::Judge { 16 } else { 8 },
             };
             let todo: usize = planned.iter().sum();
             let pb = bar(todo as u64, "{bar:40} {pos}/{len} faces {elapsed}");
@@ -740,10 +843,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 census,
                 planned,
             };
-            let reports = fill::fill(&model, &fill_plan, &req, &out, shard, &mut |d, _| {
-                pb.set_position(d as u64)
-            })?;
+            let reports = fill::fill(
+                &model,
+                &fill_plan,
+                &req,
+                judges.as_ref(),
+                &out,
+                shard,
+                &mut |d, _| pb.set_position(d as u64),
+            )?;
             pb.finish_and_clear();
+            println!("{}", verify_line(&model, verify));
             print!("{}", fill_table(&reports, unknown));
             Ok(())
         }
@@ -1032,6 +1142,75 @@ pub fn run(cli: Cli) -> Result<()> {
                         row.iter().map(|v| format!("{v:>12.4}")).collect::<String>()
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Judge {
+            inputs,
+            out,
+            overwrite,
+            judges,
+        } => {
+            let dir = judges.unwrap_or_else(|| JudgeSet::dir_beside(&bundle::default_model_dir()));
+            let set = JudgeSet::load(&dir, &plugen_core::Device::Cpu)?;
+            let mut files = Vec::new();
+            for input in &inputs {
+                if input.join(dataset::METADATA_FILE).is_file() {
+                    let n = judge::judge_run_folder(&set, input)?;
+                    eprintln!(
+                        "plugen: {}: {n} faces judged, judge_ columns added to {}",
+                        input.display(),
+                        dataset::METADATA_FILE
+                    );
+                }
+                if input.is_dir() {
+                    let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+                        .map_err(|e| Error::io(input, e))?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                                matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                            })
+                        })
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                } else {
+                    files.push(input.clone());
+                }
+            }
+            let readings = judge::judge_files(&set, &files);
+            let mut text = format!("file,{}\n", judge::columns().join(","));
+            let mut failed = 0usize;
+            for (path, reading) in files.iter().zip(&readings) {
+                match reading {
+                    Ok(r) => {
+                        text.push_str(&judge::csv_row(&path.display().to_string(), r));
+                        text.push('\n');
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        let msg = e.to_string();
+                        let name = path.display().to_string();
+                        if msg.contains(&name) {
+                            eprintln!("plugen: error: {msg}");
+                        } else {
+                            eprintln!("plugen: error: {name}: {msg}");
+                        }
+                    }
+                }
+            }
+            match out {
+                Some(path) => {
+                    fsutil::write_atomic(&path, text.as_bytes(), Overwrite::when(overwrite))?
+                }
+                None => print!("{text}"),
+            }
+            if failed > 0 {
+                return Err(Error::invalid(format!(
+                    "{failed} of {} images could not be judged",
+                    files.len()
+                )));
             }
             Ok(())
         }

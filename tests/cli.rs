@@ -1761,3 +1761,142 @@ fn edit_mode_minimal_reaches_the_readout_keeps_the_others_and_moves_less() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nearest"));
 }
+
+/// `plugen judge`: one CSV row per image, judge_ columns added to a run's
+/// metadata.jsonl (replaced, not repeated, on a second run); a bad image is
+/// named and the others are still judged; a missing judges folder is named.
+#[test]
+fn judge_reads_images_and_run_folders() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = tmp.path().join("smiling");
+    ok(&[
+        "sample",
+        "-n",
+        "6",
+        "--seed",
+        "4",
+        "--set",
+        "smile=2",
+        "--out",
+        s(&run),
+    ]);
+    let csv = ok(&["judge", s(&run)]);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    assert_eq!(header[0], "file");
+    assert!(header.contains(&"judge_happy") && header.contains(&"judge_male"));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    let col = |name: &str| header.iter().position(|h| *h == name).expect("column");
+    let happy: Vec<f64> = rows
+        .iter()
+        .map(|r| r[col("judge_happy")].parse().expect("a number"))
+        .collect();
+    assert!(
+        happy.iter().filter(|&&h| h >= 0.5).count() >= 5,
+        "smile=2 reads happy: {happy:?}"
+    );
+    let meta = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(run.join("metadata.jsonl"))
+            .expect("metadata")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let first = meta();
+    for (m, h) in first.iter().zip(&happy) {
+        let v = m["judge_happy"].as_f64().expect("judge_happy");
+        assert!((v - h).abs() < 1e-5, "{v} vs {h}");
+        assert!(m["readout_smile"].is_number(), "the other columns stay");
+    }
+    ok(&["judge", s(&run)]);
+    assert_eq!(meta(), first, "judging again replaces the columns");
+    // A bad image among good ones.
+    let junk = tmp.path().join("junk.png");
+    std::fs::write(&junk, b"not a png").expect("write");
+    let good = run.join("000000.png");
+    let out = plugen(&["judge", s(&good), s(&junk)]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("junk.png"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().count(),
+        2,
+        "header + the good image: {stdout}"
+    );
+    // No judges.
+    let e = fails(&["judge", s(&good), "--judges", s(&tmp.path().join("none"))]);
+    assert!(e.contains("judges.json"), "{e}");
+}
+
+/// A judge-verified fill: every written face of the rare cell is read by the
+/// judges as asked (happy >= 0.5, male clearly below 0.5), metadata.jsonl has
+/// the judge columns; `--verify judge` with a plugin without a judge map says so.
+#[test]
+fn fill_verified_by_the_judges_holds_what_it_claims() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let have = tmp.path().join("have.csv");
+    let mut table = String::from("file_name,smile,male\n");
+    for (cell, n) in [("1,0", 2), ("0,0", 10), ("1,1", 10), ("0,1", 10)] {
+        for i in 0..n {
+            table += &format!("f{}-{i}.png,{cell}\n", cell.replace(',', "_"));
+        }
+    }
+    std::fs::write(&have, table).expect("write");
+    let out = tmp.path().join("fill");
+    let report = ok(&[
+        "fill",
+        "--have",
+        s(&have),
+        "--by",
+        "smile,male",
+        "--out",
+        s(&out),
+        "--seed",
+        "3",
+    ]);
+    assert!(report.contains("checked by the judges"), "{report}");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(out.join("metadata.jsonl"))
+        .expect("metadata")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows.len(), 8, "{report}");
+    for r in &rows {
+        assert!(r["judge_happy"].as_f64().expect("judged") >= 0.5, "{r}");
+        assert!(r["judge_male"].as_f64().expect("judged") < 0.1, "{r}");
+    }
+    // A plugin without a judge map.
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir(&bare).expect("mkdir");
+    let model = Path::new("models/dcgan-digiface64");
+    let mut manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model.join("plugin-v4.json")).expect("plugin"),
+    )
+    .expect("json");
+    manifest.as_object_mut().expect("object").remove("judges");
+    std::fs::write(bare.join("plugin.json"), manifest.to_string()).expect("write");
+    std::fs::copy(
+        model.join("plugin-v4.safetensors"),
+        bare.join(manifest["weights"].as_str().expect("weights")),
+    )
+    .expect("copy");
+    let e = fails(&[
+        "fill",
+        "--have",
+        s(&have),
+        "--by",
+        "smile,male",
+        "--out",
+        s(&tmp.path().join("never")),
+        "--plugin",
+        s(&bare.join("plugin.json")),
+        "--verify",
+        "judge",
+    ]);
+    assert!(e.contains("no judge map"), "{e}");
+    assert!(!tmp.path().join("never").exists());
+}

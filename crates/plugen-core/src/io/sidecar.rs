@@ -46,6 +46,10 @@ pub struct Sidecar {
     /// What the plugin reads off the latent (user units).
     #[serde(default)]
     pub readout: BTreeMap<String, f32>,
+    /// What the judges (independent face-analysis models) read off the image,
+    /// where they were asked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub judged: BTreeMap<String, f32>,
     /// For a projected photo: the image file it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projected_from: Option<String>,
@@ -73,6 +77,7 @@ impl Sidecar {
             temperature: None,
             requested: BTreeMap::new(),
             readout: BTreeMap::new(),
+            judged: BTreeMap::new(),
             projected_from: None,
             projection_mse: None,
             generator_sha256: generator_sha256.into(),

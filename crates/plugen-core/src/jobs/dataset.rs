@@ -22,6 +22,7 @@ use crate::io::latents::{self, Latents};
 use crate::io::sidecar::{self, Sidecar};
 use crate::jobs::loaded::Model;
 use crate::model::attributes::AttributeKind;
+use crate::model::judges::Reading;
 use crate::rng::SeededRng;
 
 pub use crate::io::sidecar::MANIFEST_FILE;
@@ -326,6 +327,7 @@ pub fn sample(
                 temperature: req.temperature,
                 requested,
                 readout: &readouts[j],
+                judged: None,
             })?);
         }
         manifest
@@ -360,6 +362,8 @@ pub(crate) struct Generated<'a> {
     pub requested: &'a [Option<f32>],
     /// The plugin's readout, user units (empty without a plugin).
     pub readout: &'a [f32],
+    /// What the judges read off the image, where they were asked.
+    pub judged: Option<&'a Reading>,
 }
 
 /// The manifest line of a generated image: its sidecar, newline-terminated.
@@ -382,6 +386,9 @@ pub(crate) fn manifest_line(g: &Generated) -> Result<String> {
             .map(|a| a.name.clone())
             .zip(g.readout.iter().copied())
             .collect();
+    }
+    if let Some(j) = g.judged {
+        s.judged = j.clone();
     }
     let mut line = serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?;
     line.push('\n');
@@ -460,6 +467,9 @@ pub fn write_metadata(out: &Path, names: &[String]) -> Result<()> {
                 .get(n)
                 .map_or(serde_json::Value::Null, |&v| v.into());
             row.insert(format!("readout_{n}"), v);
+        }
+        for (n, &v) in &s.judged {
+            row.insert(format!("judge_{n}"), v.into());
         }
         rows.push((image, serde_json::Value::Object(row)));
     }

@@ -24,6 +24,7 @@ use crate::io::latents::Latents;
 use crate::jobs::dataset::{self, MAX_CELLS};
 use crate::jobs::loaded::Model;
 use crate::model::attributes::AttributeKind;
+use crate::model::judges::{JudgeMap, JudgeSet, Reading, Verdict};
 use crate::model::plugin::Plugin;
 use crate::rng::SeededRng;
 
@@ -209,6 +210,31 @@ impl CellSpec {
             .join(", ")
     }
 
+    /// The cell the judges put a face in: each axis by its judge where the
+    /// judge map has one (and the judge could read it), else by the plugin's
+    /// readout (user units, all plugin attributes); `None` when a judge's
+    /// reading is too close to its threshold to call.
+    pub fn cell_of_judged(
+        &self,
+        map: &JudgeMap,
+        reading: &Reading,
+        readout: &[f32],
+    ) -> Option<usize> {
+        let bins = self
+            .axes
+            .iter()
+            .map(|a| match map.verdict(&a.name, reading) {
+                Verdict::Class(shown) => Some(usize::from(shown)),
+                Verdict::Value(v) => Some(a.continuous_bin(v)),
+                Verdict::Uncertain => None,
+                Verdict::Unjudged => {
+                    Some(a.bin_of_readout(readout.get(a.index).copied().unwrap_or(f32::NAN)))
+                }
+            })
+            .collect::<Option<Vec<usize>>>()?;
+        Some(self.cell_of(&bins))
+    }
+
     /// The cell a latent's readout (user units, all plugin attributes) falls in.
     pub fn cell_of_readout(&self, readout: &[f32]) -> usize {
         let bins: Vec<usize> = self
@@ -391,10 +417,39 @@ pub struct FillRequest {
     pub temperature: f32,
     /// PNG upscaling.
     pub scale: u32,
-    /// Redraw faces whose readout falls outside their cell.
-    pub verify: bool,
-    /// Draws per face at most (with `verify`).
+    /// Which check a face must pass to count for its cell (else it is redrawn).
+    pub verify: Verify,
+    /// Draws per face at most (with a check).
     pub max_tries: usize,
+}
+
+/// The check a generated face must pass to count for its cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// None: every draw counts.
+    Off,
+    /// The plugin's own readout (its forward flow) falls in the cell: guards
+    /// against numerical drift only, as the flow inverts the generation exactly.
+    Plugin,
+    /// The judges read the image inside the cell, for every judged attribute
+    /// of the cell (unjudged ones fall back to the plugin's readout).
+    Judge,
+}
+
+impl std::str::FromStr for Verify {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "off" => Ok(Self::Off),
+            "plugin" => Ok(Self::Plugin),
+            "judge" => Ok(Self::Judge),
+            _ => Err(Error::invalid(format!(
+                "--verify {s:?}: choose judge, plugin or off"
+            ))),
+        }
+    }
 }
 
 /// What happened in one cell.
@@ -408,7 +463,7 @@ pub struct CellReport {
     pub planned: usize,
     /// Faces written.
     pub written: usize,
-    /// Draws made (≥ written; equal without `verify`).
+    /// Draws made (≥ written; equal without a check).
     pub draws: usize,
     /// Written / draws.
     pub acceptance: f32,
@@ -423,10 +478,14 @@ const PROBE_DRAWS: usize = 64;
 
 /// Generates the planned faces into `out` (a new folder, or an empty one):
 /// PNGs, `manifest.jsonl` (sidecars), `metadata.jsonl` and `fill.json`.
+/// `judges` are needed for [`Verify::Judge`], which also needs the plugin's
+/// judge map; each face is judged alone, so that a face's fate depends only
+/// on the seed and its index (shards stay byte-identical).
 pub fn fill(
     model: &Model,
     fill_plan: &FillPlan,
     req: &FillRequest,
+    judges: Option<&JudgeSet>,
     out: &Path,
     shard: dataset::Shard,
     progress: &mut dyn FnMut(usize, usize),
@@ -437,6 +496,20 @@ pub fn fill(
         planned,
     } = fill_plan;
     let plugin = model.require_plugin()?;
+    let judges = match (req.verify, judges) {
+        (Verify::Judge, _) if plugin.judges().is_empty() => {
+            return Err(Error::invalid(
+                "--verify judge: this plugin has no judge map (say which judge reads each attribute in its plugin.json, or use --verify plugin)",
+            ));
+        }
+        (Verify::Judge, None) => {
+            return Err(Error::invalid(
+                "--verify judge needs the judges (models/judges)",
+            ));
+        }
+        (Verify::Judge, Some(j)) => Some(j),
+        _ => None,
+    };
     if !(req.temperature.is_finite() && (0.0..=10.0).contains(&req.temperature)) {
         return Err(Error::invalid("--temperature must be between 0 and 10"));
     }
@@ -488,7 +561,11 @@ pub fn fill(
         .map_err(|e| Error::io(&manifest_path, e))?;
     let names: Vec<String> = plugin.attributes().iter().map(|a| a.name.clone()).collect();
     let dim = model.latent_dim();
-    let tries = if req.verify { req.max_tries.max(1) } else { 1 };
+    let tries = if req.verify == Verify::Off {
+        1
+    } else {
+        req.max_tries.max(1)
+    };
     // (face, try) pairs still to draw.
     let mut pending: Vec<(usize, usize)> = (0..slots.len())
         .filter(|&i| shard.owns(i))
@@ -511,12 +588,30 @@ pub fn fill(
             requested.push(values);
         }
         let (latents, readouts) = dataset::decode_rows(plugin, &Latents::new(dim, codes)?)?;
+        // With the judges, every draw is rendered and read, one face at a time.
+        let (drawn, judged) = match judges {
+            Some(j) => {
+                let images = dataset::render_rows(model, &latents)?;
+                let readings = images
+                    .iter()
+                    .map(|im| j.read(&[im]).map(|mut r| r.pop().unwrap_or_default()))
+                    .collect::<Result<Vec<_>>>()?;
+                (Some(images), readings)
+            }
+            None => (None, Vec::new()),
+        };
         let mut keep = Vec::new();
         for (j, &(i, t)) in batch.iter().enumerate() {
             let cell = slots[i];
             let r = &mut reports[cell];
             r.draws += 1;
-            let accepted = !req.verify || spec.cell_of_readout(&readouts[j]) == cell;
+            let accepted = match req.verify {
+                Verify::Off => true,
+                Verify::Plugin => spec.cell_of_readout(&readouts[j]) == cell,
+                Verify::Judge => {
+                    spec.cell_of_judged(plugin.judges(), &judged[j], &readouts[j]) == Some(cell)
+                }
+            };
             if accepted {
                 r.written += 1;
                 keep.push(j);
@@ -533,10 +628,13 @@ pub fn fill(
             dim,
             keep.iter().flat_map(|&j| latents.row(j).to_vec()).collect(),
         )?;
-        let images = if keep.is_empty() {
-            Vec::new()
-        } else {
-            dataset::render_rows(model, &kept)?
+        let images = match drawn {
+            Some(mut all) => {
+                let mut taken: Vec<Option<image::RgbImage>> = all.drain(..).map(Some).collect();
+                keep.iter().filter_map(|&j| taken[j].take()).collect()
+            }
+            None if keep.is_empty() => Vec::new(),
+            None => dataset::render_rows(model, &kept)?,
         };
         let mut lines = String::new();
         for (image, &j) in images.iter().zip(&keep) {
@@ -551,6 +649,7 @@ pub fn fill(
                 temperature: req.temperature,
                 requested: &requested[j],
                 readout: &readouts[j],
+                judged: judged.get(j),
             })?);
         }
         manifest

@@ -2,13 +2,15 @@
 //! bundle's generator and plugin on a device), conditional sampling into a
 //! folder ([`dataset`]), filling a dataset's rare cells ([`fill`]), joining
 //! shards ([`merge`]), sweeps ([`sweep`]), edits ([`edit`], [`session`]) and
-//! photo projection ([`projection`]).
+//! photo projection ([`projection`]), and what the judges read off images
+//! ([`judge`]).
 //!
 //! Uses every layer below; the front ends (the `plugen` crate) use this one.
 
 pub mod dataset;
 pub mod edit;
 pub mod fill;
+pub mod judge;
 pub mod loaded;
 pub mod merge;
 pub mod projection;

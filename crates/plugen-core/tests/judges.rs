@@ -1,0 +1,134 @@
+//! The judges against their Python references: fer's expression network on
+//! the fixture faces (probabilities from tools/judges/convert_fer.py, which
+//! runs the Keras file in numpy), and the judges folder's refusals.
+
+use std::path::{Path, PathBuf};
+
+use plugen_core::Device;
+use plugen_core::model::judges::JudgeSet;
+use plugen_core::model::judges::expression::EMOTIONS;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn judges_dir() -> PathBuf {
+    root().join("models/judges")
+}
+
+#[test]
+fn expression_judge_matches_the_numpy_reference() -> plugen_core::Result<()> {
+    let judges = JudgeSet::load(&judges_dir(), &Device::Cpu)?;
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/judges/fer.json")).expect("fixture"),
+    )
+    .expect("fixture json");
+    let faces = fixture["faces"].as_array().expect("faces");
+    assert!(faces.len() >= 8);
+    let dir = root().join("tests/fixtures/judges/faces");
+    let images: Vec<image::RgbImage> = faces
+        .iter()
+        .map(|f| {
+            image::open(dir.join(f["file"].as_str().expect("file")))
+                .expect("fixture face")
+                .to_rgb8()
+        })
+        .collect();
+    let refs: Vec<&image::RgbImage> = images.iter().collect();
+    let readings = judges.read(&refs)?;
+    let mut worst = 0f32;
+    for (f, r) in faces.iter().zip(&readings) {
+        for (k, name) in EMOTIONS.iter().enumerate() {
+            let frame = f["frame"][k].as_f64().expect("p") as f32;
+            let mirror = f["mirror"][k].as_f64().expect("p") as f32;
+            let want = (frame + mirror) / 2.0;
+            worst = worst.max((r[*name] - want).abs());
+        }
+    }
+    assert!(worst < 1e-3, "largest probability difference {worst}");
+    // The fixture spans both ends: smiling faces read happy, neutral ones do not.
+    let happy: Vec<f32> = readings.iter().map(|r| r["happy"]).collect();
+    assert!(
+        happy.iter().any(|&h| h > 0.9) && happy.iter().any(|&h| h < 0.1),
+        "{happy:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn gender_network_matches_onnxruntime_on_dlib_chips() -> plugen_core::Result<()> {
+    let judges = JudgeSet::load(&judges_dir(), &Device::Cpu)?;
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/judges/gender.json"))
+            .expect("fixture"),
+    )
+    .expect("fixture json");
+    let chips = fixture["chips"].as_array().expect("chips");
+    assert!(chips.len() >= 32);
+    let dir = root().join("tests/fixtures/judges/gender-chips");
+    let images: Vec<image::RgbImage> = chips
+        .iter()
+        .map(|c| {
+            image::open(dir.join(c["file"].as_str().expect("file")))
+                .expect("chip")
+                .to_rgb8()
+        })
+        .collect();
+    let refs: Vec<&image::RgbImage> = images.iter().collect();
+    let ours = judges.gender().chips(&refs)?;
+    let mut worst = 0f32;
+    for (c, p) in chips.iter().zip(&ours) {
+        worst = worst.max((c["male"].as_f64().expect("male") as f32 - p).abs());
+    }
+    assert!(worst < 1e-3, "largest probability difference {worst}");
+    Ok(())
+}
+
+#[test]
+fn a_bad_judges_folder_is_named() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Missing folder.
+    let err = JudgeSet::load(&tmp.path().join("nowhere"), &Device::Cpu)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("judges.json") && err.contains("not found"),
+        "{err}"
+    );
+    // A weights file that is not the one the manifest vouches for.
+    for f in [
+        "judges.json",
+        "fer-mini-xception.safetensors",
+        "gender-v1.safetensors",
+    ] {
+        std::fs::copy(judges_dir().join(f), tmp.path().join(f)).expect("copy");
+    }
+    let weights = tmp.path().join("fer-mini-xception.safetensors");
+    let mut bytes = std::fs::read(&weights).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&weights, &bytes).expect("write");
+    let err = JudgeSet::load(tmp.path(), &Device::Cpu)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("fer-mini-xception.safetensors") && err.contains("sha256"),
+        "{err}"
+    );
+    // A truncated file.
+    std::fs::write(&weights, &bytes[..100]).expect("write");
+    let err = JudgeSet::load(tmp.path(), &Device::Cpu)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("fer-mini-xception.safetensors"), "{err}");
+    // A corrupt manifest.
+    std::fs::write(tmp.path().join("judges.json"), b"{ nope").expect("write");
+    let err = JudgeSet::load(tmp.path(), &Device::Cpu)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("judges.json"), "{err}");
+}
