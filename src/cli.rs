@@ -14,6 +14,7 @@ use plugen_core::io::fsutil::{self, Overwrite};
 use plugen_core::io::imaging;
 use plugen_core::io::latents::{self, Latents};
 use plugen_core::io::sidecar::{self, Sidecar};
+use plugen_core::jobs::calibrate;
 use plugen_core::jobs::dataset::{self, SampleRequest};
 use plugen_core::jobs::edit::{self, EditMode};
 use plugen_core::jobs::fill;
@@ -24,10 +25,9 @@ use plugen_core::jobs::sweep;
 use plugen_core::learn::labelling::{self, LabelSet};
 use plugen_core::learn::train::{self, AttributeMeta, TrainConfig};
 use plugen_core::learn::train_encoder;
-use plugen_core::model::attributes::parse_assignment;
 use plugen_core::model::bundle;
 use plugen_core::model::judges::JudgeSet;
-use plugen_core::model::plugin::LatentSource;
+use plugen_core::model::plugin::{LatentSource, Plugin};
 use plugen_core::{Model, PluginChoice};
 
 /// Attribute-conditioned face generation with PluGeN plugins.
@@ -107,7 +107,8 @@ enum Command {
         /// Run seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Fix an attribute for every image, NAME=VALUE (repeatable).
+        /// Fix an attribute for every image, NAME=VALUE (repeatable); VALUE
+        /// `on`/`off` takes a judged attribute's calibrated ends (plugen calibrate).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         sets: Vec<String>,
         /// Split the images evenly across these attributes' joint values (NAME,NAME,…).
@@ -208,7 +209,8 @@ enum Command {
         /// Edit every latent of the file; --out is then a folder (NNNNNN.png + .json, manifest.jsonl).
         #[arg(long)]
         all: bool,
-        /// Set an attribute, NAME=VALUE (repeatable).
+        /// Set an attribute, NAME=VALUE (repeatable); VALUE `on`/`off` takes a
+        /// judged attribute's calibrated ends (plugen calibrate).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         sets: Vec<String>,
         /// How the latent moves: flow (PluGeN: forward, set, inverse) or minimal
@@ -329,6 +331,32 @@ enum Command {
         /// Judges folder (default: judges/ beside the bundled model folder).
         #[arg(long, value_name = "DIR")]
         judges: Option<PathBuf>,
+    },
+    /// Measure where each judged binary attribute's slider must sit for the
+    /// judges to agree with its ends (>= 95 % of fresh faces judged positive at
+    /// "on", <= 3 % not clearly negative at "off"); stores them in the plugin,
+    /// for `--set NAME=on|off`, fills and the editor.
+    Calibrate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to calibrate (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Fresh faces per value tried.
+        #[arg(long, default_value_t = 200)]
+        faces: usize,
+        /// Only this attribute (repeatable; default: every judged binary one).
+        #[arg(long = "attribute", value_name = "NAME")]
+        only: Vec<String>,
+        /// Seed of the faces.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Judges folder (default: judges/ beside the model folder).
+        #[arg(long, value_name = "DIR")]
+        judges: Option<PathBuf>,
+        /// Measure and print only; leave plugin.json as it is.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Measure speed and memory, next to onnxruntime running the same generator.
     Bench {
@@ -602,8 +630,10 @@ fn edit_and_write(
     Ok(s)
 }
 
-fn parse_sets(sets: &[String]) -> Result<Vec<(String, f32)>> {
-    sets.iter().map(|s| parse_assignment(s)).collect()
+fn parse_sets(plugin: Option<&Plugin>, sets: &[String]) -> Result<Vec<(String, f32)>> {
+    sets.iter()
+        .map(|s| calibrate::parse_set(plugin, s))
+        .collect()
 }
 
 fn parse_shard(s: Option<&str>) -> Result<dataset::Shard> {
@@ -781,7 +811,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let req = SampleRequest {
                 count,
                 seed,
-                sets: parse_sets(&sets)?,
+                sets: parse_sets(model.plugin(), &sets)?,
                 balance,
                 bins,
                 temperature,
@@ -881,7 +911,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let model = model.load(&plugin)?;
             let rows = latents::read(&latent, model.latent_dim())?;
-            let sets = parse_sets(&sets)?;
+            let sets = parse_sets(model.plugin(), &sets)?;
             let overwrite = Overwrite::when(overwrite);
             if all {
                 std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
@@ -1211,6 +1241,60 @@ pub fn run(cli: Cli) -> Result<()> {
                     "{failed} of {} images could not be judged",
                     files.len()
                 )));
+            }
+            Ok(())
+        }
+        Command::Calibrate {
+            model,
+            plugin,
+            faces,
+            only,
+            seed,
+            judges,
+            dry_run,
+        } => {
+            let model = model.load(&plugin)?;
+            let dir = judges.unwrap_or_else(|| JudgeSet::dir_beside(model.bundle().dir()));
+            let set = JudgeSet::load(&dir, &plugen_core::Device::Cpu)?;
+            let req = calibrate::CalibrateRequest {
+                faces,
+                seed,
+                temperature: 1.0,
+                only,
+            };
+            let results = calibrate::calibrate(&model, &set, &req, &mut |name, p| {
+                eprintln!(
+                    "plugen: {name} at {:+.2}: {:.1} % judged positive, {:.1} % clearly negative",
+                    p.value,
+                    p.positive * 100.0,
+                    p.negative * 100.0
+                );
+            })?;
+            for r in &results {
+                match &r.calibration {
+                    Some(c) => println!(
+                        "{}: on = {:+.2} ({:.1} % judged positive), off = {:+.2} ({:.1} % not clearly negative), {} faces each",
+                        r.name,
+                        c.on,
+                        c.on_rate * 100.0,
+                        c.off,
+                        c.off_rate * 100.0,
+                        c.faces
+                    ),
+                    None => {
+                        let best = r.points.iter().map(|p| p.positive).fold(0f32, f32::max);
+                        println!(
+                            "{}: not calibrated: no value within ±3 reached both rates with 90 % confidence (best {:.1} % judged positive)",
+                            r.name,
+                            best * 100.0
+                        )
+                    }
+                }
+            }
+            if !dry_run {
+                let path = model.require_plugin()?.path().to_path_buf();
+                calibrate::store(&path, &results)?;
+                println!("stored in {}", path.display());
             }
             Ok(())
         }

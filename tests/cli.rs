@@ -985,7 +985,19 @@ fn fill_generates_exactly_the_missing_faces_of_each_cell() {
     };
     assert_eq!(faces(&out), 10);
     assert!(out.join("fill-report.png").is_file(), "the bar chart");
+    // Each face asks for its cell: smile at the plugin's calibrated ends
+    // (plugen calibrate), male (not calibrated) at the class means ±1.
+    let plugin: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v4.json").expect("plugin"),
+    )
+    .expect("json");
+    let ends = &plugin["judges"]["smile"]["calibrated"];
+    let (off, on) = (
+        ends["off"].as_f64().expect("off"),
+        ends["on"].as_f64().expect("on"),
+    );
     let count = |smile: f64, male: f64| {
+        let smile = if smile > 0.0 { on } else { off };
         rows.iter()
             .filter(|r| r["smile"].as_f64() == Some(smile) && r["male"].as_f64() == Some(male))
             .count()
@@ -1899,4 +1911,66 @@ fn fill_verified_by_the_judges_holds_what_it_claims() {
     ]);
     assert!(e.contains("no judge map"), "{e}");
     assert!(!tmp.path().join("never").exists());
+}
+
+/// `--set NAME=on|off` takes the calibrated ends; an attribute without them
+/// is named. `plugen calibrate` on too few faces cannot claim an end with
+/// confidence, says so, and a plugin copy keeps no stale calibration.
+#[test]
+fn calibrated_ends_are_used_and_measured() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plugin: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v4.json").expect("plugin"),
+    )
+    .expect("json");
+    let on = plugin["judges"]["smile"]["calibrated"]["on"]
+        .as_f64()
+        .expect("calibrated");
+    let out = tmp.path().join("on");
+    ok(&["sample", "-n", "2", "--set", "smile=on", "--out", s(&out)]);
+    let line = std::fs::read_to_string(out.join("manifest.jsonl")).expect("manifest");
+    let first: serde_json::Value =
+        serde_json::from_str(line.lines().next().expect("a line")).expect("json");
+    assert_eq!(first["requested"]["smile"].as_f64(), Some(on));
+    let e = fails(&[
+        "sample",
+        "-n",
+        "1",
+        "--set",
+        "glasses=on",
+        "--out",
+        s(&tmp.path().join("x")),
+    ]);
+    assert!(e.contains("glasses has no calibrated ends"), "{e}");
+    // Calibrating a copy on 4 faces: no end is certain with so few.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).expect("mkdir");
+    let model = Path::new("models/dcgan-digiface64");
+    std::fs::copy(model.join("plugin-v4.json"), copy.join("plugin.json")).expect("copy");
+    std::fs::copy(
+        model.join("plugin-v4.safetensors"),
+        copy.join("plugin-v4.safetensors"),
+    )
+    .expect("copy");
+    let report = ok(&[
+        "calibrate",
+        "--plugin",
+        s(&copy.join("plugin.json")),
+        "--faces",
+        "4",
+        "--attribute",
+        "smile",
+    ]);
+    assert!(report.contains("smile: not calibrated"), "{report}");
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(copy.join("plugin.json")).expect("plugin"))
+            .expect("json");
+    assert!(
+        stored["judges"]["smile"]["calibrated"].is_null(),
+        "{stored}"
+    );
+    assert_eq!(
+        stored["attributes"], plugin["attributes"],
+        "the rest is kept"
+    );
 }

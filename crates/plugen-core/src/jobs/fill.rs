@@ -46,6 +46,10 @@ pub struct Axis {
     pub bins: usize,
     /// Label range the bins split (continuous only).
     pub range: (f32, f32),
+    /// Binary only: the values asked for bins 0 and 1, the calibrated
+    /// off/on ends where the plugin has them (else −1 and +1, the class means).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends: Option<(f32, f32)>,
 }
 
 impl Axis {
@@ -80,11 +84,8 @@ impl Axis {
     fn request(&self, b: usize, rng: &mut SeededRng) -> f32 {
         match self.kind {
             AttributeKind::Binary => {
-                if b == 1 {
-                    1.0
-                } else {
-                    -1.0
-                }
+                let (off, on) = self.ends.unwrap_or((-1.0, 1.0));
+                if b == 1 { on } else { off }
             }
             AttributeKind::Continuous => {
                 let (lo, hi) = self.range;
@@ -165,6 +166,12 @@ impl CellSpec {
                 kind: a.kind,
                 bins,
                 range: (a.label_min, a.label_max),
+                ends: plugin
+                    .judges()
+                    .rule(name)
+                    .and_then(|r| r.calibrated.as_ref())
+                    .filter(|_| a.kind == AttributeKind::Binary)
+                    .map(|c| (c.off, c.on)),
             });
         }
         let spec = Self { axes };
@@ -811,6 +818,7 @@ mod tests {
                     kind: AttributeKind::Binary,
                     bins: 2,
                     range: (0.0, 1.0),
+                    ends: None,
                 },
                 Axis {
                     name: "tone".into(),
@@ -818,9 +826,29 @@ mod tests {
                     kind: AttributeKind::Continuous,
                     bins: 3,
                     range: (0.0, 90.0),
+                    ends: None,
                 },
             ],
         }
+    }
+
+    /// The judges decide the axes they have a rule for; a reading too near
+    /// its threshold puts the face in no cell; an unjudged axis falls back
+    /// to the plugin's readout.
+    #[test]
+    fn judged_cells_follow_the_judge_map() {
+        let spec = spec();
+        let map: JudgeMap = serde_json::from_str(
+            r#"{"smile": {"reading": "happy", "threshold": 0.5, "margin": 0.1}}"#,
+        )
+        .expect("map");
+        let reading = |h: f32| Reading::from([("happy".to_string(), h)]);
+        // Readout says not smiling, tone 50 (bin 1); the judge says smiling.
+        let readout = [-1.0, 50.0];
+        assert_eq!(spec.cell_of_judged(&map, &reading(0.9), &readout), Some(4));
+        assert_eq!(spec.cell_of_judged(&map, &reading(0.2), &readout), Some(1));
+        assert_eq!(spec.cell_of_judged(&map, &reading(0.55), &readout), None);
+        assert_eq!(spec.cell_of_readout(&readout), 1);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! bundle's generator and plugin on a device), conditional sampling into a
 //! folder ([`dataset`]), filling a dataset's rare cells ([`fill`]), joining
 //! shards ([`merge`]), sweeps ([`sweep`]), edits ([`edit`], [`session`]) and
-//! photo projection ([`projection`]), and what the judges read off images
-//! ([`judge`]).
+//! photo projection ([`projection`]), what the judges read off images
+//! ([`judge`]) and where a slider must sit for them to agree ([`calibrate`]).
 //!
 //! Uses every layer below; the front ends (the `plugen` crate) use this one.
 
+pub mod calibrate;
 pub mod dataset;
 pub mod edit;
 pub mod fill;
