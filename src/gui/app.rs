@@ -287,6 +287,7 @@ impl EditorApp {
     fn apply(&mut self, reply: Reply) {
         let s = &mut self.state;
         match reply {
+            Reply::Judged { seq, reading } => s.judged = Some((seq, reading)),
             Reply::Rendered {
                 seq,
                 latent,
@@ -408,6 +409,15 @@ impl EditorApp {
             target: self.target_texture.as_ref().map(TextureHandle::id),
             before: self.before_texture.as_ref().map(TextureHandle::id),
         }
+    }
+
+    /// What the judges read off the face shown, once it has settled.
+    fn judged_line(&self) -> Option<String> {
+        let (seq, reading) = self.state.judged.as_ref()?;
+        let face = self.state.face.as_ref()?;
+        let plugin = self.state.plugin.as_ref()?;
+        (face.seq == *seq)
+            .then(|| face_view::judges_line(&plugin.attributes, &plugin.judges, reading))
     }
 
     /// Applies one panel's request.
@@ -753,9 +763,10 @@ impl EditorApp {
             .default_size(360.0)
             .show(ui, |ui| actions.extend(controls::show(ui, &self.state)));
         let textures = self.face_textures();
+        let judged = self.judged_line();
         egui::CentralPanel::default_margins().show(ui, |ui| match &mut self.label {
             Some(panel) => actions.extend(labelling::show(ui, panel, self.training.as_ref())),
-            None => face_view::show(ui, textures, &mut self.settings),
+            None => face_view::show(ui, textures, judged.as_deref(), &mut self.settings),
         });
         actions.extend(labelling::show_form(&ctx, &mut self.new_attribute));
         match self.state.plugin.as_ref() {

@@ -3,6 +3,8 @@
 
 use plugen_core::model::attributes::AttributeKind;
 
+use plugen_core::model::judges::JudgeRule;
+
 use super::action::Action;
 use super::state::{EditorState, TEMPERATURE_RANGE};
 
@@ -76,7 +78,10 @@ fn attributes(ui: &mut egui::Ui, state: &EditorState, actions: &mut Vec<Action>)
                         .fixed_decimals(2)
                         .clamping(egui::SliderClamping::Edits),
                 )
-                .on_hover_text(tooltip(a));
+                .on_hover_text(tooltip(
+                    a,
+                    state.plugin.as_ref().and_then(|p| p.judges.rule(&a.name)),
+                ));
             if r.changed() || r.drag_stopped() {
                 let settle = r.drag_stopped() || !r.dragged();
                 actions.push(Action::SetValue {
@@ -87,8 +92,20 @@ fn attributes(ui: &mut egui::Ui, state: &EditorState, actions: &mut Vec<Action>)
             }
         });
         ui.horizontal(|ui| {
-            if let Some(ends) = &a.ends {
-                ui.weak(format!("-1 = {}, +1 = {}", ends[0], ends[1]));
+            let calibrated = state
+                .plugin
+                .as_ref()
+                .and_then(|p| p.judges.rule(&a.name))
+                .and_then(|r| r.calibrated.as_ref());
+            match (&a.ends, calibrated) {
+                (Some(ends), Some(c)) => {
+                    ui.weak(format!("{} at {:+.2}, {} at {:+.2}", ends[0], c.off, ends[1], c.on))
+                        .on_hover_text("Calibrated ends: where the judges agree (plugen calibrate)");
+                }
+                (Some(ends), None) => {
+                    ui.weak(format!("-1 = {}, +1 = {}", ends[0], ends[1]));
+                }
+                _ => {}
             }
             if let Some(r) = readout.get(k) {
                 ui.label(format!("readout {r:+.2}"))
@@ -110,7 +127,7 @@ fn attributes(ui: &mut egui::Ui, state: &EditorState, actions: &mut Vec<Action>)
     }
 }
 
-fn tooltip(a: &plugen_core::model::attributes::Attribute) -> String {
+fn tooltip(a: &plugen_core::model::attributes::Attribute, rule: Option<&JudgeRule>) -> String {
     let mut s = a.description.clone();
     let kind = match a.kind {
         AttributeKind::Binary => "binary: -1 and +1 are the class means, up to 3 pushes further",
@@ -123,6 +140,25 @@ fn tooltip(a: &plugen_core::model::attributes::Attribute) -> String {
     if !a.labeller.is_empty() {
         s.push_str("\nLabels: ");
         s.push_str(&a.labeller);
+    }
+    match rule {
+        Some(r) => {
+            s.push_str(&format!("\nJudged by the reading '{}'", r.reading));
+            if let Some(t) = r.threshold {
+                s.push_str(&format!(" (shown from {t})"));
+            }
+            if let Some(c) = &r.calibrated {
+                s.push_str(&format!(
+                    "\nCalibrated on {} fresh faces: at {:+.2}, {:.0} % are judged to show it; at {:+.2}, {:.1} % are not clearly without it",
+                    c.faces,
+                    c.on,
+                    c.on_rate * 100.0,
+                    c.off,
+                    c.off_rate * 100.0
+                ));
+            }
+        }
+        None => s.push_str("\nNo judge checks this attribute"),
     }
     s
 }

@@ -5,6 +5,9 @@
 
 use egui::{Key, TextureId};
 
+use plugen_core::model::attributes::Attribute;
+use plugen_core::model::judges::{JudgeMap, Reading, Verdict};
+
 use super::settings::Settings;
 
 /// The textures the face view shows.
@@ -18,15 +21,49 @@ pub struct FaceTextures {
     pub before: Option<TextureId>,
 }
 
+/// What the judges read, in one line: each judged attribute's reading and
+/// what it says ("happy 0.93 (smiling) · male 0.12 (female) · Background lightness 54.2").
+pub fn judges_line(attributes: &[Attribute], map: &JudgeMap, reading: &Reading) -> String {
+    let mut parts = Vec::new();
+    for a in attributes {
+        let Some(rule) = map.rule(&a.name) else {
+            continue;
+        };
+        let Some(v) = reading.get(&rule.reading) else {
+            continue;
+        };
+        let part = match (map.verdict(&a.name, reading), &a.ends) {
+            (Verdict::Class(shown), Some(ends)) => {
+                format!("{} {v:.2} ({})", rule.reading, ends[usize::from(shown)])
+            }
+            (Verdict::Uncertain, _) => format!("{} {v:.2} (unsure)", rule.reading),
+            _ if rule.threshold.is_none() => format!("{} {v:.1}", a.label()),
+            _ => format!("{} {v:.2}", rule.reading),
+        };
+        parts.push(part);
+    }
+    format!("Judges: {}", parts.join(" · "))
+}
+
 /// Draws the toolbar (its toggles are `settings`) and the face, with target
-/// and comparison.
-pub fn show(ui: &mut egui::Ui, textures: FaceTextures, settings: &mut Settings) {
+/// and comparison; under it `judged`, what the judges read off it.
+pub fn show(
+    ui: &mut egui::Ui,
+    textures: FaceTextures,
+    judged: Option<&str>,
+    settings: &mut Settings,
+) {
     let Some(id) = textures.face else {
         ui.centered_and_justified(|ui| ui.spinner());
         return;
     };
     let before = textures.before;
     toolbar(ui, settings, before.is_some());
+    if let Some(line) = judged {
+        ui.label(line).on_hover_text(
+            "What the judges (independent face-analysis models) read off this face once it settled",
+        );
+    }
     let typing = ui.ctx().memory(|m| m.focused().is_some());
     let hold = !typing && ui.input(|i| i.key_down(Key::B));
     let mut panels: Vec<(&str, TextureId)> = Vec::new();

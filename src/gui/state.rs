@@ -109,6 +109,8 @@ pub struct EditorState {
     settled_seq: u64,
     /// Jobs other than renders still out.
     pub busy: usize,
+    /// What the judges read off a settled face: its render request and the readings.
+    pub judged: Option<(u64, plugen_core::model::judges::Reading)>,
 }
 
 impl EditorState {
@@ -150,6 +152,7 @@ impl EditorState {
             before_seq: None,
             last_touched: None,
             next_seq: 0,
+            judged: None,
             settled_seq: 0,
             busy: 0,
         };

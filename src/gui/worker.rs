@@ -13,7 +13,6 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
 use image::RgbImage;
-use plugen_core::Model;
 use plugen_core::compute::gpu::FaceInput;
 use plugen_core::error::{Error, Result};
 use plugen_core::io::fsutil::Overwrite;
@@ -25,7 +24,9 @@ use plugen_core::jobs::sweep;
 use plugen_core::learn::labelling::{LabelSession, Suggest};
 use plugen_core::learn::train;
 use plugen_core::model::attributes::Attribute;
+use plugen_core::model::judges::{JudgeMap, JudgeSet, Reading};
 use plugen_core::model::plugin::Plugin;
+use plugen_core::{Device, Model};
 
 /// What the UI needs to know about a loaded plugin.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,8 @@ pub struct PluginInfo {
     pub weights_sha256: String,
     /// Class σ at the end of training.
     pub prior_sigma: f32,
+    /// Which judge reading decides each attribute, and the calibrated ends.
+    pub judges: JudgeMap,
 }
 
 impl PluginInfo {
@@ -47,6 +50,7 @@ impl PluginInfo {
             attributes: p.attributes().to_vec(),
             weights_sha256: p.weights_sha256().to_string(),
             prior_sigma: p.manifest().prior_sigma,
+            judges: p.judges().clone(),
         })
     }
 }
@@ -146,6 +150,13 @@ pub enum Job {
 
 /// Results for the UI.
 pub enum Reply {
+    /// What the judges read off a settled face (after its `Rendered`).
+    Judged {
+        /// The render request it belongs to.
+        seq: u64,
+        /// The readings.
+        reading: Reading,
+    },
     /// A decoded face.
     Rendered {
         /// The request it answers.
@@ -274,6 +285,9 @@ pub fn plugin_info(model: &Model) -> Option<PluginInfo> {
 type Wake = Arc<dyn Fn() + Send + Sync>;
 
 fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake) {
+    // The judges read settled faces, here on the compute thread; without
+    // them (a model folder with no judges beside it) the editor says nothing.
+    let judges = JudgeSet::load(&JudgeSet::dir_beside(model.bundle().dir()), &Device::Cpu).ok();
     while let Ok(first) = jobs.recv() {
         let mut batch: Vec<Job> = vec![first];
         batch.extend(jobs.try_iter());
@@ -286,15 +300,36 @@ fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake
                 Job::Render { seq, .. } => Some(*seq),
                 _ => None,
             };
+            let settled = matches!(&job, Job::Render { settle: true, .. });
             let reply =
                 handle(&mut model, job, &replies, &wake).unwrap_or_else(|e| Reply::Failed {
                     render_seq,
                     message: e.to_string(),
                 });
+            let to_judge = match (&reply, &judges) {
+                (
+                    Reply::Rendered {
+                        seq,
+                        image: Some(image),
+                        ..
+                    },
+                    Some(_),
+                ) if settled => Some((*seq, image.clone())),
+                _ => None,
+            };
             if replies.send(reply).is_err() {
                 return;
             }
             wake();
+            if let (Some((seq, image)), Some(j)) = (to_judge, &judges)
+                && let Ok(mut r) = j.read(&[&image])
+                && let Some(reading) = r.pop()
+            {
+                if replies.send(Reply::Judged { seq, reading }).is_err() {
+                    return;
+                }
+                wake();
+            }
         }
     }
 }
