@@ -27,7 +27,6 @@ compared (the model card has the agreement).
 import argparse
 import csv
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -38,18 +37,11 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from convert_fer import write_safetensors  # noqa: E402
+from convert_fer import package_file, write_safetensors  # noqa: E402
 
 MEANS = np.array([122.782, 117.001, 104.298], dtype=np.float32)
 UPSCALE = 4
 PADDINGS = (0.2, 0.3)
-
-
-def package_file(package, *parts):
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        sys.exit(f"convert_gender.py: package {package} is not installed (see the docstring)")
-    return os.path.join(list(spec.submodule_search_locations)[0], *parts)
 
 
 def convert(path):

@@ -16,24 +16,29 @@ fn judges_dir() -> PathBuf {
     root().join("models/judges")
 }
 
-#[test]
-fn expression_judge_matches_the_numpy_reference() -> plugen_core::Result<()> {
-    let judges = JudgeSet::load(&judges_dir(), &Device::Cpu)?;
-    let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/judges/fer.json")).expect("fixture"),
-    )
-    .expect("fixture json");
-    let faces = fixture["faces"].as_array().expect("faces");
-    assert!(faces.len() >= 8);
-    let dir = root().join("tests/fixtures/judges/faces");
-    let images: Vec<image::RgbImage> = faces
+/// A fixture's JSON, its `list` entries and their images (named by `file`, in `images`).
+fn fixture(json: &str, list: &str, images: &str) -> (Vec<serde_json::Value>, Vec<image::RgbImage>) {
+    let dir = root().join("tests/fixtures/judges");
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(json)).expect("fixture"))
+            .expect("fixture json");
+    let entries = value[list].as_array().expect("entries").clone();
+    let loaded = entries
         .iter()
-        .map(|f| {
-            image::open(dir.join(f["file"].as_str().expect("file")))
-                .expect("fixture face")
+        .map(|e| {
+            image::open(dir.join(images).join(e["file"].as_str().expect("file")))
+                .expect("fixture image")
                 .to_rgb8()
         })
         .collect();
+    (entries, loaded)
+}
+
+#[test]
+fn expression_judge_matches_the_numpy_reference() -> plugen_core::Result<()> {
+    let judges = JudgeSet::load(&judges_dir(), &Device::Cpu)?;
+    let (faces, images) = fixture("fer.json", "faces", "faces");
+    assert!(faces.len() >= 8);
     let refs: Vec<&image::RgbImage> = images.iter().collect();
     let readings = judges.read(&refs)?;
     let mut worst = 0f32;
@@ -58,22 +63,8 @@ fn expression_judge_matches_the_numpy_reference() -> plugen_core::Result<()> {
 #[test]
 fn gender_network_matches_onnxruntime_on_dlib_chips() -> plugen_core::Result<()> {
     let judges = JudgeSet::load(&judges_dir(), &Device::Cpu)?;
-    let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/judges/gender.json"))
-            .expect("fixture"),
-    )
-    .expect("fixture json");
-    let chips = fixture["chips"].as_array().expect("chips");
+    let (chips, images) = fixture("gender.json", "chips", "gender-chips");
     assert!(chips.len() >= 32);
-    let dir = root().join("tests/fixtures/judges/gender-chips");
-    let images: Vec<image::RgbImage> = chips
-        .iter()
-        .map(|c| {
-            image::open(dir.join(c["file"].as_str().expect("file")))
-                .expect("chip")
-                .to_rgb8()
-        })
-        .collect();
     let refs: Vec<&image::RgbImage> = images.iter().collect();
     let ours = judges.gender().chips(&refs)?;
     let mut worst = 0f32;

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::io::fsutil::{self, Overwrite};
 use crate::jobs::dataset::METADATA_FILE;
 use crate::jobs::projection::load_target;
-use crate::model::judges::{JudgeSet, Reading};
+use crate::model::judges::{JudgeSet, READINGS, Reading};
 
 /// Side of the faces the judges read.
 const FACE: u32 = 64;
@@ -50,16 +50,13 @@ pub fn judge_files(judges: &JudgeSet, paths: &[PathBuf]) -> Vec<Result<Reading>>
 
 /// The reading names as CSV columns: `judge_NAME`.
 pub fn columns() -> Vec<String> {
-    JudgeSet::reading_names()
-        .into_iter()
-        .map(|n| format!("judge_{n}"))
-        .collect()
+    READINGS.iter().map(|n| format!("judge_{n}")).collect()
 }
 
 /// One CSV row: the file, then every reading (empty where a judge could not read it).
 pub fn csv_row(file: &str, reading: &Reading) -> String {
     let mut row = file.replace(',', "_");
-    for name in JudgeSet::reading_names() {
+    for name in READINGS {
         row.push(',');
         if let Some(v) = reading.get(name) {
             row.push_str(&format!("{v:.6}"));
@@ -102,7 +99,7 @@ pub fn judge_run_folder(judges: &JudgeSet, dir: &Path) -> Result<usize> {
     for ((mut row, _), reading) in rows.into_iter().zip(readings) {
         let reading = reading?;
         row.retain(|k, _| !k.starts_with("judge_"));
-        for name in JudgeSet::reading_names() {
+        for name in READINGS {
             let v = reading
                 .get(name)
                 .map_or(serde_json::Value::Null, |&v| v.into());

@@ -124,7 +124,7 @@ impl Block {
 /// A 3×3 stride-2 max pool with TensorFlow's "same" padding (the extra row
 /// and column, when the total is odd, go after).
 fn max_pool_same(x: &Tensor) -> Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
+    let (_, _, h, w) = x.dims4()?;
     let pads = |size: usize| {
         let out = size.div_ceil(2);
         let total = ((out - 1) * 2 + 3).saturating_sub(size);
@@ -144,7 +144,6 @@ fn max_pool_same(x: &Tensor) -> Result<Tensor> {
         }
         Ok(Tensor::cat(&parts, dim)?)
     };
-    let _ = (n, c);
     let padded = pad(pad(x.clone(), 2, pads(h))?, 3, pads(w))?;
     Ok(padded.max_pool2d_with_stride((3, 3), (2, 2))?)
 }

@@ -15,4 +15,4 @@ pub mod pixels;
 pub mod set;
 
 pub use map::{JudgeMap, JudgeRule, Verdict};
-pub use set::{JudgeSet, Reading};
+pub use set::{JudgeSet, READINGS, Reading};

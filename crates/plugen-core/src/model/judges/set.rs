@@ -21,6 +21,19 @@ pub const FORMAT: &str = "plugen-judges";
 pub const MANIFEST_FILE: &str = "judges.json";
 /// Name of the judges folder beside a model folder.
 pub const FOLDER: &str = "judges";
+/// Every reading the judges take, in output order: the seven emotions, then
+/// the male probability and the background's lightness.
+pub const READINGS: [&str; 9] = [
+    EMOTIONS[0],
+    EMOTIONS[1],
+    EMOTIONS[2],
+    EMOTIONS[3],
+    EMOTIONS[4],
+    EMOTIONS[5],
+    EMOTIONS[6],
+    "male",
+    "background",
+];
 /// Faces judged per batch.
 const BATCH: usize = 64;
 
@@ -139,14 +152,6 @@ impl JudgeSet {
     /// The folder the judges came from.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    /// The names of every reading the judges take.
-    pub fn reading_names() -> Vec<&'static str> {
-        let mut names: Vec<&str> = EMOTIONS.to_vec();
-        names.push("male");
-        names.push("background");
-        names
     }
 
     /// Reads 64×64 faces: the seven emotion probabilities (frame and mirror
