@@ -310,7 +310,7 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
     });
     // The judges on a batch of 64 generated faces (CPU), next to decode.
     let judges_dir = JudgeSet::dir_beside(model.bundle().dir());
-    match JudgeSet::load(&judges_dir, &Device::Cpu) {
+    match JudgeSet::load(&judges_dir) {
         Ok(judges) => {
             let faces = model.render(&z64)?;
             let refs: Vec<&image::RgbImage> = faces.iter().collect();

@@ -655,7 +655,7 @@ fn verification(
     let has_map = model.plugin().is_some_and(|p| !p.judges().is_empty());
     match verify {
         "auto" | "on" if !has_map => Ok((fill::Verify::Plugin, None)),
-        "auto" | "on" => match JudgeSet::load(&dir, &plugen_core::Device::Cpu) {
+        "auto" | "on" => match JudgeSet::load(&dir) {
             Ok(j) => Ok((fill::Verify::Judge, Some(j))),
             Err(e) => {
                 eprintln!("plugen: {e}: checking faces with the plugin's readout instead");
@@ -668,10 +668,7 @@ fn verification(
                     "--verify judge: this plugin has no judge map (use --verify plugin)",
                 ));
             }
-            Ok((
-                fill::Verify::Judge,
-                Some(JudgeSet::load(&dir, &plugen_core::Device::Cpu)?),
-            ))
+            Ok((fill::Verify::Judge, Some(JudgeSet::load(&dir)?)))
         }
         other => Ok((other.parse()?, None)),
     }
@@ -1182,7 +1179,7 @@ pub fn run(cli: Cli) -> Result<()> {
             judges,
         } => {
             let dir = judges.unwrap_or_else(|| JudgeSet::dir_beside(&bundle::default_model_dir()));
-            let set = JudgeSet::load(&dir, &plugen_core::Device::Cpu)?;
+            let set = JudgeSet::load(&dir)?;
             let mut files = Vec::new();
             for input in &inputs {
                 if input.join(dataset::METADATA_FILE).is_file() {
@@ -1255,7 +1252,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let model = model.load(&plugin)?;
             let dir = judges.unwrap_or_else(|| JudgeSet::dir_beside(model.bundle().dir()));
-            let set = JudgeSet::load(&dir, &plugen_core::Device::Cpu)?;
+            let set = JudgeSet::load(&dir)?;
             let req = calibrate::CalibrateRequest {
                 faces,
                 seed,

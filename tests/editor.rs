@@ -190,6 +190,14 @@ fn main_window_snapshot() {
     let mut h = harness(Some(&dir));
     // Let every animation finish: how many frames `settle` took depends on load.
     h.run_ok();
+    // The judges read the face on the worker after it is shown: wait for their line.
+    let start = Instant::now();
+    while h.query_by_label_contains("Judges:").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "no judges' line");
+        h.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.run_ok();
     // Timings differ from run to run: hide the status bar from the comparison.
     let status = h.get_by_label_contains("ms per face").rect();
     h.mask(egui::Rect::from_min_max(

@@ -42,6 +42,16 @@ pub fn judges_line(attributes: &[Attribute], map: &JudgeMap, reading: &Reading) 
         };
         parts.push(part);
     }
+    if parts.is_empty() {
+        // No attribute of this plugin has a judge: the judges' own readings.
+        let raw =
+            |name: &str, digits: usize| reading.get(name).map(|v| format!("{name} {v:.digits$}"));
+        parts.extend(
+            [raw("happy", 2), raw("male", 2), raw("background", 1)]
+                .into_iter()
+                .flatten(),
+        );
+    }
     format!("Judges: {}", parts.join(" · "))
 }
 
@@ -59,11 +69,13 @@ pub fn show(
     };
     let before = textures.before;
     toolbar(ui, settings, before.is_some());
-    if let Some(line) = judged {
-        ui.label(line).on_hover_text(
-            "What the judges (independent face-analysis models) read off this face once it settled",
-        );
-    }
+    let judged_label = |ui: &mut egui::Ui| {
+        if let Some(line) = judged {
+            ui.label(line).on_hover_text(
+                "What the judges (independent face-analysis models) read off this face once it settled",
+            );
+        }
+    };
     let typing = ui.ctx().memory(|m| m.focused().is_some());
     let hold = !typing && ui.input(|i| i.key_down(Key::B));
     let mut panels: Vec<(&str, TextureId)> = Vec::new();
@@ -79,11 +91,16 @@ pub fn show(
         _ if textures.target.is_some() => panels.push(("Reconstruction (editable)", id)),
         _ => panels.push(("Generated face", id)),
     }
-    let avail = ui.available_size();
+    let mut avail = ui.available_size();
+    if judged.is_some() {
+        // Room for the judges' line under the face.
+        avail.y -= ui.text_style_height(&egui::TextStyle::Body) + 2.0 * ui.spacing().item_spacing.y;
+    }
     if let [(label, id)] = panels[..] {
         let side = avail.x.min(avail.y).max(64.0);
-        ui.centered_and_justified(|ui| {
+        ui.vertical_centered(|ui| {
             ui.add(egui::Image::from_texture((id, egui::vec2(side, side))).alt_text(label));
+            judged_label(ui);
         });
         return;
     }
@@ -97,6 +114,7 @@ pub fn show(
             });
         }
     });
+    judged_label(ui);
 }
 
 /// Smooth/crisp scaling and, for a loaded face, the comparison switch.

@@ -13,6 +13,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Instant;
 
 use image::RgbImage;
+use plugen_core::Model;
 use plugen_core::compute::gpu::FaceInput;
 use plugen_core::error::{Error, Result};
 use plugen_core::io::fsutil::Overwrite;
@@ -26,7 +27,6 @@ use plugen_core::learn::train;
 use plugen_core::model::attributes::Attribute;
 use plugen_core::model::judges::{JudgeMap, JudgeSet, Reading};
 use plugen_core::model::plugin::Plugin;
-use plugen_core::{Device, Model};
 
 /// What the UI needs to know about a loaded plugin.
 #[derive(Debug, Clone, PartialEq)]
@@ -287,7 +287,7 @@ type Wake = Arc<dyn Fn() + Send + Sync>;
 fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake) {
     // The judges read settled faces, here on the compute thread; without
     // them (a model folder with no judges beside it) the editor says nothing.
-    let judges = JudgeSet::load(&JudgeSet::dir_beside(model.bundle().dir()), &Device::Cpu).ok();
+    let judges = JudgeSet::load(&JudgeSet::dir_beside(model.bundle().dir())).ok();
     while let Ok(first) = jobs.recv() {
         let mut batch: Vec<Job> = vec![first];
         batch.extend(jobs.try_iter());

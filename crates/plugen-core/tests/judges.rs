@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use plugen_core::Device;
 use plugen_core::model::judges::JudgeSet;
 use plugen_core::model::judges::expression::EMOTIONS;
 
@@ -36,7 +35,7 @@ fn fixture(json: &str, list: &str, images: &str) -> (Vec<serde_json::Value>, Vec
 
 #[test]
 fn expression_judge_matches_the_numpy_reference() -> plugen_core::Result<()> {
-    let judges = JudgeSet::load(&judges_dir(), &Device::Cpu)?;
+    let judges = JudgeSet::load(&judges_dir())?;
     let (faces, images) = fixture("fer.json", "faces", "faces");
     assert!(faces.len() >= 8);
     let refs: Vec<&image::RgbImage> = images.iter().collect();
@@ -61,8 +60,23 @@ fn expression_judge_matches_the_numpy_reference() -> plugen_core::Result<()> {
 }
 
 #[test]
+fn a_face_reads_the_same_alone_or_in_a_batch() -> plugen_core::Result<()> {
+    // Fills judge whole batches of draws: a face's fate must not depend on its
+    // neighbours, or shards would stop being byte-identical.
+    let judges = JudgeSet::load(&judges_dir())?;
+    let (_, images) = fixture("fer.json", "faces", "faces");
+    let refs: Vec<&image::RgbImage> = images.iter().collect();
+    let batch = judges.read(&refs)?;
+    for (face, together) in refs.iter().zip(&batch) {
+        let alone = judges.read(&[face])?;
+        assert_eq!(alone[0], *together);
+    }
+    Ok(())
+}
+
+#[test]
 fn gender_network_matches_onnxruntime_on_dlib_chips() -> plugen_core::Result<()> {
-    let judges = JudgeSet::load(&judges_dir(), &Device::Cpu)?;
+    let judges = JudgeSet::load(&judges_dir())?;
     let (chips, images) = fixture("gender.json", "chips", "gender-chips");
     assert!(chips.len() >= 32);
     let refs: Vec<&image::RgbImage> = images.iter().collect();
@@ -79,7 +93,7 @@ fn gender_network_matches_onnxruntime_on_dlib_chips() -> plugen_core::Result<()>
 fn a_bad_judges_folder_is_named() {
     let tmp = tempfile::tempdir().expect("tmp");
     // Missing folder.
-    let err = JudgeSet::load(&tmp.path().join("nowhere"), &Device::Cpu)
+    let err = JudgeSet::load(&tmp.path().join("nowhere"))
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -100,7 +114,7 @@ fn a_bad_judges_folder_is_named() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;
     std::fs::write(&weights, &bytes).expect("write");
-    let err = JudgeSet::load(tmp.path(), &Device::Cpu)
+    let err = JudgeSet::load(tmp.path())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -110,14 +124,14 @@ fn a_bad_judges_folder_is_named() {
     );
     // A truncated file.
     std::fs::write(&weights, &bytes[..100]).expect("write");
-    let err = JudgeSet::load(tmp.path(), &Device::Cpu)
+    let err = JudgeSet::load(tmp.path())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("fer-mini-xception.safetensors"), "{err}");
     // A corrupt manifest.
     std::fs::write(tmp.path().join("judges.json"), b"{ nope").expect("write");
-    let err = JudgeSet::load(tmp.path(), &Device::Cpu)
+    let err = JudgeSet::load(tmp.path())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();

@@ -539,7 +539,16 @@ impl Job<'_> {
             }
             // SAFETY: the row's output spans at least col0 + cols numbers, cols ≤ NR.
             unsafe {
-                std::ptr::copy_nonoverlapping(v.as_ptr(), self.out.add(rows[i].dst + col0), cols)
+                let dst = self.out.add(rows[i].dst + col0);
+                if cols == NR {
+                    // A whole tile: one fixed-size store, not a call to memcpy
+                    // (which cost more than the multiply-adds of a short row).
+                    std::ptr::write_unaligned(dst as *mut [f32; NR], v);
+                } else {
+                    for (c, value) in v.iter().enumerate().take(cols) {
+                        *dst.add(c) = *value;
+                    }
+                }
             };
         }
     }

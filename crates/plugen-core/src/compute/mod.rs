@@ -6,6 +6,7 @@
 //!
 //! Uses [`crate::io`] and below; knows nothing of files' meaning or of training.
 
+pub(crate) mod cpu_conv;
 pub(crate) mod cpu_decode;
 pub(crate) mod cpu_flow;
 pub mod cpu_gemm;

@@ -486,8 +486,8 @@ const PROBE_DRAWS: usize = 64;
 /// Generates the planned faces into `out` (a new folder, or an empty one):
 /// PNGs, `manifest.jsonl` (sidecars), `metadata.jsonl` and `fill.json`.
 /// `judges` are needed for [`Verify::Judge`], which also needs the plugin's
-/// judge map; each face is judged alone, so that a face's fate depends only
-/// on the seed and its index (shards stay byte-identical).
+/// judge map; a face reads the same alone or in a batch, so its fate depends
+/// only on the seed and its index (shards stay byte-identical).
 pub fn fill(
     model: &Model,
     fill_plan: &FillPlan,
@@ -595,14 +595,12 @@ pub fn fill(
             requested.push(values);
         }
         let (latents, readouts) = dataset::decode_rows(plugin, &Latents::new(dim, codes)?)?;
-        // With the judges, every draw is rendered and read, one face at a time.
+        // With the judges, every draw is rendered and read (a face reads the
+        // same alone or in a batch, so its fate depends only on its index).
         let (drawn, judged) = match judges {
             Some(j) => {
                 let images = dataset::render_rows(model, &latents)?;
-                let readings = images
-                    .iter()
-                    .map(|im| j.read(&[im]).map(|mut r| r.pop().unwrap_or_default()))
-                    .collect::<Result<Vec<_>>>()?;
+                let readings = j.read(&images.iter().collect::<Vec<_>>())?;
                 (Some(images), readings)
             }
             None => (None, Vec::new()),

@@ -3,7 +3,7 @@
 //! grey face. The same network that labelled the default plugin's smiles.
 //!
 //! Input: BT.601 grey in [−1, 1] (`(g / 255 − 0.5) · 2`), as
-//! `tools/labels/label.py` feeds it. Architecture (NCHW here): two 3×3 valid
+//! `tools/labels/label.py` feeds it. Architecture: two 3×3 valid
 //! convolutions (8 channels, BatchNorm, ReLU); four residual blocks of 16, 32,
 //! 64 and 128 channels, each two separable 3×3 convolutions (depthwise then
 //! pointwise, BatchNorm after each, ReLU between) and a 3×3 stride-2 max pool
@@ -14,11 +14,16 @@
 //! `stem.{0,1}.conv.weight`, `stem.{0,1}.bn.*`,
 //! `blocks.{i}.sep{1,2}.{depthwise,pointwise}.weight`, `blocks.{i}.bn{1,2}.*`,
 //! `blocks.{i}.shortcut.{conv.weight,bn.*}`, `head.{weight,bias}`.
+//!
+//! It runs on the CPU engine ([`crate::compute::cpu_conv`]), channel-last,
+//! every BatchNorm folded into the convolution before it.
 
-use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use image::RgbImage;
+use rayon::prelude::*;
 
+use crate::compute::cpu_conv::{self, Conv, Map};
+use crate::compute::cpu_gemm::{Activation, Engine, Kernel};
 use crate::error::{Error, Result};
 
 /// The seven classes, in the network's order.
@@ -28,190 +33,211 @@ pub const EMOTIONS: [&str; 7] = [
 /// Side of the input image.
 pub const INPUT_SIZE: u32 = 64;
 /// Keras' BatchNormalization epsilon.
-const BN_EPS: f64 = 1e-3;
+const BN_EPS: f32 = 1e-3;
+/// Faces run through the network together (with their mirrors: twice as many images).
+const CHUNK: usize = 2;
 /// Channels of the residual blocks.
 const BLOCKS: [usize; 4] = [16, 32, 64, 128];
 
-/// A BatchNorm folded into a per-channel scale and shift, shaped (1, C, 1, 1).
+/// A tensor's numbers, checked against `shape`.
+fn numbers(vb: &VarBuilder, shape: &[usize], name: &str) -> Result<Vec<f32>> {
+    Ok(vb.get(shape, name)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// A BatchNorm as a per-channel scale and shift.
 struct Affine {
-    scale: Tensor,
-    shift: Tensor,
+    scale: Vec<f32>,
+    shift: Vec<f32>,
 }
 
 impl Affine {
     fn load(vb: VarBuilder, c: usize) -> Result<Self> {
-        let gamma = vb.get(c, "weight")?;
-        let beta = vb.get(c, "bias")?;
-        let mean = vb.get(c, "running_mean")?;
-        let var = vb.get(c, "running_var")?;
-        let scale = gamma.broadcast_div(&(var + BN_EPS)?.sqrt()?)?;
-        let shift = (beta - mean.mul(&scale)?)?;
-        Ok(Self {
-            scale: scale.reshape((1, c, 1, 1))?,
-            shift: shift.reshape((1, c, 1, 1))?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.broadcast_mul(&self.scale)?.broadcast_add(&self.shift)?)
+        let gamma = numbers(&vb, &[c], "weight")?;
+        let beta = numbers(&vb, &[c], "bias")?;
+        let mean = numbers(&vb, &[c], "running_mean")?;
+        let var = numbers(&vb, &[c], "running_var")?;
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + BN_EPS).sqrt())
+            .collect();
+        let shift = (0..c).map(|i| beta[i] - mean[i] * scale[i]).collect();
+        Ok(Self { scale, shift })
     }
 }
 
-/// A separable 3×3 convolution ("same", stride 1): depthwise, then pointwise.
-struct Separable {
-    /// (C_in, 1, 3, 3).
-    depthwise: Tensor,
-    /// (C_out, C_in, 1, 1).
-    pointwise: Tensor,
+/// A convolution without bias followed by a BatchNorm, folded into one.
+fn conv_bn(
+    engine: Engine,
+    vb: &VarBuilder,
+    (side, stride, pad): (usize, usize, usize),
+    (cin, cout): (usize, usize),
+    (weight, bn): (&str, &str),
+    act: Activation,
+) -> Result<Conv> {
+    let w = numbers(vb, &[cout, cin, side, side], weight)?;
+    let bn = Affine::load(vb.pp(bn), cout)?;
+    Ok(Conv::new(
+        engine,
+        (side, stride, pad),
+        (cin, cout),
+        |co, ci, ky, kx| w[((co * cin + ci) * side + ky) * side + kx] * bn.scale[co],
+        |co| bn.shift[co],
+        act,
+    ))
 }
 
-impl Separable {
-    fn load(vb: VarBuilder, cin: usize, cout: usize) -> Result<Self> {
-        Ok(Self {
-            depthwise: vb.get((cin, 1, 3, 3), "depthwise.weight")?,
-            pointwise: vb.get((cout, cin, 1, 1), "pointwise.weight")?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // Depthwise as nine shifted, per-channel scaled copies (candle's grouped
-        // convolution runs one convolution per channel).
-        let (_, c, h, w) = x.dims4()?;
-        let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-        let mut sum: Option<Tensor> = None;
-        for dy in 0..3 {
-            for dx in 0..3 {
-                let tap = padded.narrow(2, dy, h)?.narrow(3, dx, w)?;
-                let k = self
-                    .depthwise
-                    .narrow(2, dy, 1)?
-                    .narrow(3, dx, 1)?
-                    .reshape((1, c, 1, 1))?;
-                let term = tap.broadcast_mul(&k)?;
-                sum = Some(match sum {
-                    Some(s) => (s + term)?,
-                    None => term,
-                });
-            }
-        }
-        let depth = sum.ok_or_else(|| Error::invalid("empty depthwise kernel"))?;
-        Ok(depth.conv2d(&self.pointwise, 0, 1, 1, 1)?)
-    }
-}
-
-/// One residual block.
+/// One residual block: two separable convolutions (depthwise, then
+/// pointwise with its BatchNorm), a max pool, and the strided shortcut.
 struct Block {
-    sep1: Separable,
-    bn1: Affine,
-    sep2: Separable,
-    bn2: Affine,
-    shortcut: Tensor,
-    shortcut_bn: Affine,
+    depthwise: [Vec<f32>; 2],
+    pointwise: [Conv; 2],
+    shortcut: Conv,
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.bn1.forward(&self.sep1.forward(x)?)?.relu()?;
-        let y = self.bn2.forward(&self.sep2.forward(&y)?)?;
-        let y = max_pool_same(&y)?;
-        let s = self
-            .shortcut_bn
-            .forward(&x.conv2d(&self.shortcut, 0, 2, 1, 1)?)?;
-        Ok((y + s)?)
+    fn load(engine: Engine, vb: VarBuilder, cin: usize, cout: usize) -> Result<Self> {
+        let dw1 = numbers(&vb, &[cin, 1, 3, 3], "sep1.depthwise.weight")?;
+        let dw2 = numbers(&vb, &[cout, 1, 3, 3], "sep2.depthwise.weight")?;
+        let pw1 = conv_bn(
+            engine,
+            &vb,
+            (1, 1, 0),
+            (cin, cout),
+            ("sep1.pointwise.weight", "bn1"),
+            Activation::Relu,
+        )?;
+        let pw2 = conv_bn(
+            engine,
+            &vb,
+            (1, 1, 0),
+            (cout, cout),
+            ("sep2.pointwise.weight", "bn2"),
+            Activation::Identity,
+        )?;
+        let shortcut = conv_bn(
+            engine,
+            &vb,
+            (1, 2, 0),
+            (cin, cout),
+            ("shortcut.conv.weight", "shortcut.bn"),
+            Activation::Identity,
+        )?;
+        Ok(Self {
+            depthwise: [dw1, dw2],
+            pointwise: [pw1, pw2],
+            shortcut,
+        })
     }
-}
 
-/// A 3×3 stride-2 max pool with TensorFlow's "same" padding (the extra row
-/// and column, when the total is odd, go after).
-fn max_pool_same(x: &Tensor) -> Result<Tensor> {
-    let (_, _, h, w) = x.dims4()?;
-    let pads = |size: usize| {
-        let out = size.div_ceil(2);
-        let total = ((out - 1) * 2 + 3).saturating_sub(size);
-        (total / 2, total - total / 2)
-    };
-    let pad = |t: Tensor, dim: usize, (before, after): (usize, usize)| -> Result<Tensor> {
-        let mut shape = t.dims().to_vec();
-        let mut parts = Vec::new();
-        if before > 0 {
-            shape[dim] = before;
-            parts.push(Tensor::full(f32::NEG_INFINITY, shape.clone(), t.device())?);
+    /// `x` has a border of 1; so has the output.
+    fn forward(&self, x: &Map) -> Result<Map> {
+        let y = self.pointwise[0].forward(&cpu_conv::depthwise3(x, &self.depthwise[0], 0)?, 1)?;
+        let y = self.pointwise[1].forward(&cpu_conv::depthwise3(&y, &self.depthwise[1], 0)?, 0)?;
+        let mut out = cpu_conv::max_pool3_same(&y, 1);
+        let shortcut = self.shortcut.forward(x, 1)?;
+        if shortcut.data.len() != out.data.len() {
+            return Err(Error::invalid(
+                "expression judge: shortcut and pool differ in size",
+            ));
         }
-        parts.push(t.clone());
-        if after > 0 {
-            shape[dim] = after;
-            parts.push(Tensor::full(f32::NEG_INFINITY, shape, t.device())?);
+        for (o, s) in out.data.iter_mut().zip(&shortcut.data) {
+            *o += s;
         }
-        Ok(Tensor::cat(&parts, dim)?)
-    };
-    let padded = pad(pad(x.clone(), 2, pads(h))?, 3, pads(w))?;
-    Ok(padded.max_pool2d_with_stride((3, 3), (2, 2))?)
+        Ok(out)
+    }
 }
 
 /// fer's expression network.
 pub struct ExpressionJudge {
-    stem: [(Tensor, Affine); 2],
+    stem: [Conv; 2],
     blocks: Vec<Block>,
-    head: Tensor,
-    head_bias: Tensor,
-    device: Device,
+    head: Conv,
 }
 
 impl ExpressionJudge {
     /// Builds the network from weights named as in the module docs.
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        let stem0 = (
-            vb.get((8, 1, 3, 3), "stem.0.conv.weight")?,
-            Affine::load(vb.pp("stem.0.bn"), 8)?,
-        );
-        let stem1 = (
-            vb.get((8, 8, 3, 3), "stem.1.conv.weight")?,
-            Affine::load(vb.pp("stem.1.bn"), 8)?,
-        );
+        let engine = Engine::new(Kernel::detect());
+        let relu = Activation::Relu;
+        let stem = [
+            conv_bn(
+                engine,
+                &vb,
+                (3, 1, 0),
+                (1, 8),
+                ("stem.0.conv.weight", "stem.0.bn"),
+                relu,
+            )?,
+            conv_bn(
+                engine,
+                &vb,
+                (3, 1, 0),
+                (8, 8),
+                ("stem.1.conv.weight", "stem.1.bn"),
+                relu,
+            )?,
+        ];
         let mut blocks = Vec::new();
         let mut cin = 8;
         for (i, &cout) in BLOCKS.iter().enumerate() {
-            let vb = vb.pp(format!("blocks.{i}"));
-            blocks.push(Block {
-                sep1: Separable::load(vb.pp("sep1"), cin, cout)?,
-                bn1: Affine::load(vb.pp("bn1"), cout)?,
-                sep2: Separable::load(vb.pp("sep2"), cout, cout)?,
-                bn2: Affine::load(vb.pp("bn2"), cout)?,
-                shortcut: vb.get((cout, cin, 1, 1), "shortcut.conv.weight")?,
-                shortcut_bn: Affine::load(vb.pp("shortcut.bn"), cout)?,
-            });
+            blocks.push(Block::load(
+                engine,
+                vb.pp(format!("blocks.{i}")),
+                cin,
+                cout,
+            )?);
             cin = cout;
         }
-        Ok(Self {
-            stem: [stem0, stem1],
-            blocks,
-            head: vb.get((EMOTIONS.len(), cin, 3, 3), "head.weight")?,
-            head_bias: vb
-                .get(EMOTIONS.len(), "head.bias")?
-                .reshape((1, EMOTIONS.len(), 1, 1))?,
-            device: vb.device().clone(),
-        })
+        let classes = EMOTIONS.len();
+        let w = numbers(&vb, &[classes, cin, 3, 3], "head.weight")?;
+        let bias = numbers(&vb, &[classes], "head.bias")?;
+        let head = Conv::new(
+            engine,
+            (3, 1, 1),
+            (cin, classes),
+            |co, ci, ky, kx| w[((co * cin + ci) * 3 + ky) * 3 + kx],
+            |co| bias[co],
+            Activation::Identity,
+        );
+        Ok(Self { stem, blocks, head })
     }
 
-    /// Probabilities (N, 7) of a batch of network inputs (N, 1, 64, 64).
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = x.to_dtype(DType::F32)?;
-        for (conv, bn) in &self.stem {
-            x = bn.forward(&x.conv2d(conv, 0, 1, 1, 1)?)?.relu()?;
-        }
+    /// Probabilities (one row of 7 per image) of a batch of network inputs,
+    /// (n, 64, 64) grey values in [−1, 1].
+    fn forward(&self, input: Map) -> Result<Vec<[f32; 7]>> {
+        let x = self.stem[0].forward(&input, 0)?;
+        let mut x = self.stem[1].forward(&x, 1)?;
         for b in &self.blocks {
             x = b.forward(&x)?;
         }
-        let logits = x
-            .conv2d(&self.head, 1, 1, 1, 1)?
-            .broadcast_add(&self.head_bias)?
-            .mean(D::Minus1)?
-            .mean(D::Minus1)?;
-        Ok(candle_nn::ops::softmax_last_dim(&logits)?)
+        let logits = self.head.forward(&x, 0)?;
+        let pixels = logits.h * logits.w;
+        Ok(logits
+            .data
+            .chunks(pixels * EMOTIONS.len())
+            .map(|image| {
+                let mut mean = [0f32; 7];
+                for px in image.chunks(EMOTIONS.len()) {
+                    for (m, v) in mean.iter_mut().zip(px) {
+                        *m += v;
+                    }
+                }
+                let top = mean
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |a, &b| a.max(b / pixels as f32));
+                let mut sum = 0f32;
+                for m in mean.iter_mut() {
+                    *m = (*m / pixels as f32 - top).exp();
+                    sum += *m;
+                }
+                mean.map(|m| m / sum)
+            })
+            .collect())
     }
 
     /// The network's input for 64×64 faces (`mirror`: flipped left–right).
-    pub fn input(&self, faces: &[&RgbImage], mirror: bool) -> Result<Tensor> {
+    fn input(faces: &[&RgbImage], mirror: bool) -> Result<Map> {
         let side = INPUT_SIZE as usize;
         let mut data = Vec::with_capacity(faces.len() * side * side);
         for face in faces {
@@ -231,31 +257,36 @@ impl ExpressionJudge {
                 }
             }
         }
-        Ok(Tensor::from_vec(
+        Ok(Map {
             data,
-            (faces.len(), 1, side, side),
-            &self.device,
-        )?)
+            n: faces.len(),
+            h: side,
+            w: side,
+            c: 1,
+            pad: 0,
+        })
     }
 
     /// Probabilities per face, the frame and its mirror averaged (as the
-    /// labeller does), one row of 7 per face.
+    /// labeller does), one row of 7 per face. Faces run a few at a time, each
+    /// group on one thread, so every map stays small (in cache, and off the
+    /// page allocator).
     pub fn judge(&self, faces: &[&RgbImage]) -> Result<Vec<[f32; 7]>> {
-        if faces.is_empty() {
-            return Ok(Vec::new());
-        }
-        let frame = self.forward(&self.input(faces, false)?)?;
-        let mirror = self.forward(&self.input(faces, true)?)?;
-        let mean = ((frame + mirror)? * 0.5)?.to_vec2::<f32>()?;
-        Ok(mean
-            .into_iter()
-            .map(|row| {
-                let mut out = [0f32; 7];
-                for (o, v) in out.iter_mut().zip(row) {
-                    *o = v;
-                }
-                out
+        let chunks: Vec<Vec<[f32; 7]>> = faces
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut input = Self::input(chunk, false)?;
+                input.data.extend(Self::input(chunk, true)?.data);
+                input.n *= 2;
+                let probs = self.forward(input)?;
+                let (frame, mirror) = probs.split_at(chunk.len());
+                Ok(frame
+                    .iter()
+                    .zip(mirror)
+                    .map(|(f, m)| std::array::from_fn(|k| (f[k] + m[k]) * 0.5))
+                    .collect())
             })
-            .collect())
+            .collect::<Result<_>>()?;
+        Ok(chunks.concat())
     }
 }

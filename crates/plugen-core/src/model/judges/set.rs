@@ -88,8 +88,10 @@ impl JudgeSet {
     }
 
     /// Loads the judges of `dir`, checking every weights file against its
-    /// SHA-256; errors name the file and what is wrong.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+    /// SHA-256; errors name the file and what is wrong. They run on the CPU
+    /// engine, whatever device the generator uses.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let device = &Device::Cpu;
         let json = dir.join(MANIFEST_FILE);
         if !json.is_file() {
             return Err(Error::format(
@@ -155,7 +157,8 @@ impl JudgeSet {
     }
 
     /// Reads 64×64 faces: the seven emotion probabilities (frame and mirror
-    /// averaged), the male probability and the background's lightness.
+    /// averaged), the male probability and the background's lightness. A
+    /// face reads the same bits alone or in a batch, on any thread count.
     pub fn read(&self, faces: &[&RgbImage]) -> Result<Vec<Reading>> {
         let mut out = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(BATCH) {
