@@ -395,6 +395,8 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
             bins: 5,
             temperature: 1.0,
             scale: 1,
+            verify: dataset::Verify::Off,
+            max_tries: 1,
             generator_sha256: String::new(),
             plugin_sha256: None,
         };
@@ -402,6 +404,7 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
         dataset::sample(
             model,
             &req,
+            None,
             dir.path(),
             false,
             dataset::Shard::WHOLE,

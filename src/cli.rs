@@ -17,6 +17,7 @@ use plugen_core::io::sidecar::{self, Sidecar};
 use plugen_core::jobs::calibrate;
 use plugen_core::jobs::dataset::{self, SampleRequest};
 use plugen_core::jobs::edit::{self, EditMode};
+use plugen_core::jobs::evaluate;
 use plugen_core::jobs::fill;
 use plugen_core::jobs::judge;
 use plugen_core::jobs::projection;
@@ -132,6 +133,16 @@ enum Command {
         /// Sample the generator alone (latents from N(0, T²)), without any plugin.
         #[arg(long, conflicts_with = "plugin")]
         no_plugin: bool,
+        /// Redraw an image (up to 16 draws with the judges, 8 else) whose asked
+        /// binary attributes fail the check: `judge`, the judges (models/judges)
+        /// read them; `plugin`, the plugin's own readout does; `off`. Default
+        /// `auto`: judge where the plugin has a judge map and something binary
+        /// is asked, else plugin. Continuous attributes are not checked.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "on", "judge", "plugin", "off"])]
+        verify: String,
+        /// Judges folder (default: judges/ beside the model folder).
+        #[arg(long, value_name = "DIR")]
+        judges: Option<PathBuf>,
         /// Compute only shard I of N of this run (I from 0): image i belongs to
         /// shard i mod N; join the shards' folders with `plugen merge`.
         #[arg(long, value_name = "I/N")]
@@ -357,6 +368,28 @@ enum Command {
         /// Measure and print only; leave plugin.json as it is.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// The plugin's report card by the judges: how often fresh faces asked for
+    /// −2, −1, +1, +2 and the calibrated ends show each judged binary attribute,
+    /// Spearman's ρ for judged continuous ones, mean |z| against N(0, I).
+    Eval {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Plugin to evaluate (plugin.json or its folder; default: the model's own).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Fresh faces per value asked.
+        #[arg(long, default_value_t = 200)]
+        faces: usize,
+        /// Seed of the faces.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Judges folder (default: judges/ beside the model folder).
+        #[arg(long, value_name = "DIR")]
+        judges: Option<PathBuf>,
+        /// Also write eval.md and eval.png into this folder (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Measure speed and memory, next to onnxruntime running the same generator.
     Bench {
@@ -710,6 +743,36 @@ fn verify_line(model: &Model, verify: fill::Verify) -> String {
     }
 }
 
+/// The per-kind table of a checked sample run.
+fn tally_table(cells: &[dataset::CellTally]) -> String {
+    let width = cells
+        .iter()
+        .map(|c| c.cell.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut t = format!(
+        "{:<width$}  {:>7}  {:>7}  {:>8}  {:>10}\n",
+        "asked", "written", "redraws", "given up", "acceptance"
+    );
+    for c in cells {
+        let rate = if c.draws == 0 {
+            100.0
+        } else {
+            100.0 * (c.written as f32) / c.draws as f32
+        };
+        t.push_str(&format!(
+            "{:<width$}  {:>7}  {:>7}  {:>8}  {:>9.1}%\n",
+            c.cell,
+            c.written,
+            c.draws.saturating_sub(c.written + c.given_up),
+            c.given_up,
+            rate
+        ));
+    }
+    t.trim_end().to_string()
+}
+
 /// The before/after table of a fill.
 fn fill_table(reports: &[fill::CellReport], unknown: usize) -> String {
     let width = reports
@@ -793,6 +856,8 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             resume,
             no_plugin,
+            verify,
+            judges,
             shard,
         } => {
             let shard = parse_shard(shard.as_deref())?;
@@ -805,6 +870,14 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 model.load(&plugin)?
             };
+            // Nothing asked, nothing to check.
+            let asks = !sets.is_empty() || balance.is_some();
+            let verify = if asks || verify != "auto" {
+                verify
+            } else {
+                "off".into()
+            };
+            let (verify, judges) = verification(&model, &verify, judges.as_deref())?;
             let req = SampleRequest {
                 count,
                 seed,
@@ -813,19 +886,41 @@ pub fn run(cli: Cli) -> Result<()> {
                 bins,
                 temperature,
                 scale,
+                verify,
+                max_tries: match verify {
+                    fill::Verify::Judge => 16,
+                    fill::Verify::Plugin => 8,
+                    fill::Verify::Off => 1,
+                },
                 generator_sha256: String::new(),
                 plugin_sha256: None,
             };
             let pb = bar(count as u64, "{bar:40} {pos}/{len} images {elapsed}");
-            let summary = dataset::sample(&model, &req, &out, resume, shard, &mut |done, _| {
-                pb.set_position(done as u64)
-            })?;
+            let summary = dataset::sample(
+                &model,
+                &req,
+                judges.as_ref(),
+                &out,
+                resume,
+                shard,
+                &mut |done, _| pb.set_position(done as u64),
+            )?;
             pb.finish_and_clear();
+            if !summary.cells.is_empty() {
+                println!("{}", verify_line(&model, verify));
+                println!("{}", tally_table(&summary.cells));
+            }
+            let given_up: usize = summary.cells.iter().map(|c| c.given_up).sum();
             println!(
-                "wrote {} images to {} ({} already there)",
+                "wrote {} images to {} ({} already there{})",
                 summary.written,
                 out.display(),
-                summary.skipped
+                summary.skipped,
+                if given_up > 0 {
+                    format!("; {given_up} given up: no draw passed the check")
+                } else {
+                    String::new()
+                }
             );
             Ok(())
         }
@@ -1292,6 +1387,44 @@ pub fn run(cli: Cli) -> Result<()> {
                 let path = model.require_plugin()?.path().to_path_buf();
                 calibrate::store(&path, &results)?;
                 println!("stored in {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Eval {
+            model,
+            plugin,
+            faces,
+            seed,
+            judges,
+            out,
+        } => {
+            let model = model.load(&plugin)?;
+            let dir = judges.unwrap_or_else(|| JudgeSet::dir_beside(model.bundle().dir()));
+            let set = JudgeSet::load(&dir)?;
+            let req = evaluate::EvalRequest {
+                faces,
+                seed,
+                temperature: 1.0,
+            };
+            let report = evaluate::evaluate(&model, &set, &req, &mut |name| {
+                eprintln!("plugen: measuring {name}");
+            })?;
+            let command = format!(
+                "plugen eval --plugin {} --faces {faces} --seed {seed}",
+                model.require_plugin()?.path().display()
+            );
+            let md = evaluate::markdown(&report, &command);
+            print!("{md}");
+            if let Some(out) = out {
+                std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+                fsutil::write_atomic(&out.join("eval.md"), md.as_bytes(), Overwrite::Allow)?;
+                imaging::save_png(
+                    &out.join("eval.png"),
+                    &evaluate::chart(&report),
+                    1,
+                    Overwrite::Allow,
+                )?;
+                println!("\nwrote eval.md and eval.png to {}", out.display());
             }
             Ok(())
         }

@@ -1099,7 +1099,18 @@ fn sample_balances_joint_cells() {
             )
         })
         .collect();
-    let one_round = [(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)];
+    // A calibrated binary attribute is balanced at its calibrated ends, the
+    // others at ±1.
+    let plugin: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v4.json").expect("plugin"),
+    )
+    .expect("json");
+    let ends = &plugin["judges"]["smile"]["calibrated"];
+    let (off, on) = (
+        ends["off"].as_f64().expect("off"),
+        ends["on"].as_f64().expect("on"),
+    );
+    let one_round = [(off, -1.0), (off, 1.0), (on, -1.0), (on, 1.0)];
     assert_eq!(cells, [one_round, one_round].concat());
     let e = fails(&[
         "sample",
@@ -1911,6 +1922,74 @@ fn fill_verified_by_the_judges_holds_what_it_claims() {
     ]);
     assert!(e.contains("no judge map"), "{e}");
     assert!(!tmp.path().join("never").exists());
+    let e = fails(&[
+        "sample",
+        "--set",
+        "smile=1",
+        "--out",
+        s(&tmp.path().join("never")),
+        "--plugin",
+        s(&bare.join("plugin.json")),
+        "--verify",
+        "judge",
+    ]);
+    assert!(e.contains("no judge map"), "{e}");
+    assert!(!tmp.path().join("never").exists());
+}
+
+/// `sample --set` checked by the judges: every image written shows what was
+/// asked by the judges (smiling, clearly not male), metadata.jsonl has the
+/// judge columns, the report names the redraws; a draw that passed first time
+/// is the unverified run's image byte for byte, a redrawn one is a new face.
+#[test]
+fn sample_verified_by_the_judges_shows_what_was_asked() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |verify: &str| {
+        let out = tmp.path().join(verify);
+        let report = ok(&[
+            "sample",
+            "-n",
+            "24",
+            "--seed",
+            "11",
+            "--set",
+            "smile=on",
+            "--set",
+            "male=-1",
+            "--verify",
+            verify,
+            "--out",
+            s(&out),
+        ]);
+        (out, report)
+    };
+    let (judged, report) = run("auto");
+    assert!(report.contains("checked by the judges"), "{report}");
+    assert!(report.contains("redraws"), "{report}");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(judged.join("metadata.jsonl"))
+        .expect("metadata")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows.len(), 24, "{report}");
+    for r in &rows {
+        assert!(r["judge_happy"].as_f64().expect("judged") >= 0.5, "{r}");
+        assert!(r["judge_male"].as_f64().expect("judged") < 0.1, "{r}");
+    }
+    let (plain, _) = run("off");
+    let plain_meta = std::fs::read_to_string(plain.join("metadata.jsonl")).expect("metadata");
+    assert!(!plain_meta.contains("judge_"), "no judges without a check");
+    let (mut same, mut redrawn) = (0, 0);
+    for p in pngs(&judged) {
+        let name = p.file_name().expect("name");
+        let a = std::fs::read(&p).expect("png");
+        let b = std::fs::read(plain.join(name)).expect("png");
+        if a == b { same += 1 } else { redrawn += 1 }
+    }
+    assert!(
+        same > 0 && redrawn > 0,
+        "{same} first draws kept, {redrawn} redrawn"
+    );
 }
 
 /// `--set NAME=on|off` takes the calibrated ends; an attribute without them
@@ -1973,4 +2052,50 @@ fn calibrated_ends_are_used_and_measured() {
         stored["attributes"], plugin["attributes"],
         "the rest is kept"
     );
+}
+
+/// `plugen eval`: the report card on a few faces. The judged binary
+/// attributes' rates rise with the value asked, the calibrated "on" end of
+/// smile is judged smiling more often than its "off" end, the continuous
+/// background correlates with what was asked; eval.md and eval.png are
+/// written; a missing judges folder is named.
+#[test]
+fn eval_reports_what_the_judges_read() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("eval");
+    let md = ok(&["eval", "--faces", "32", "--seed", "2", "--out", s(&out)]);
+    let rate = |row: &str, column: usize| -> f64 {
+        let line = md
+            .lines()
+            .find(|l| l.contains(&format!("| {row} |")))
+            .unwrap_or_else(|| panic!("no {row} row in {md}"));
+        let cell = line.split('|').nth(column).expect("column").trim();
+        cell.split(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect(cell)
+    };
+    // Columns: | # | attribute | judge | −2 | −1 | +1 | +2 | off | on |
+    for row in ["smile", "male"] {
+        assert!(rate(row, 7) > rate(row, 4) + 50.0, "{row}: {md}");
+    }
+    assert!(rate("smile", 9) > rate("smile", 8) + 50.0, "{md}");
+    let rho = rate("background", 3);
+    assert!(rho > 0.5, "{md}");
+    assert!(md.contains("Unjudged") && md.contains("glasses"), "{md}");
+    assert!(md.contains("ratio"), "{md}");
+    let written = std::fs::read_to_string(out.join("eval.md")).expect("eval.md");
+    assert!(md.starts_with(&written), "the file is the report");
+    let chart = image::open(out.join("eval.png"))
+        .expect("eval.png")
+        .to_rgb8();
+    assert!(chart.width() > 100 && chart.height() > 100);
+    let e = fails(&[
+        "eval",
+        "--faces",
+        "4",
+        "--judges",
+        s(&tmp.path().join("none")),
+    ]);
+    assert!(e.contains("judges.json"), "{e}");
 }

@@ -41,3 +41,34 @@ pub fn save_png(path: &Path, img: &RgbImage, scale: u32, overwrite: Overwrite) -
     let bytes = encode_png(&upscale(img, scale))?;
     fsutil::write_atomic(path, &bytes, overwrite)
 }
+
+/// Draws `n` in a 3×5 pixel font, doubled, with its top-left corner at (x, y).
+pub(crate) fn draw_number(img: &mut image::RgbImage, n: usize, x: u32, y: u32) {
+    const DIGITS: [[u8; 5]; 10] = [
+        [0b111, 0b101, 0b101, 0b101, 0b111],
+        [0b010, 0b110, 0b010, 0b010, 0b111],
+        [0b111, 0b001, 0b111, 0b100, 0b111],
+        [0b111, 0b001, 0b111, 0b001, 0b111],
+        [0b101, 0b101, 0b111, 0b001, 0b001],
+        [0b111, 0b100, 0b111, 0b001, 0b111],
+        [0b111, 0b100, 0b111, 0b101, 0b111],
+        [0b111, 0b001, 0b001, 0b001, 0b001],
+        [0b111, 0b101, 0b111, 0b101, 0b111],
+        [0b111, 0b101, 0b111, 0b001, 0b111],
+    ];
+    for (i, ch) in n.to_string().bytes().enumerate() {
+        let glyph = DIGITS[usize::from(ch - b'0')];
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..3u32 {
+                if bits >> (2 - col) & 1 == 1 {
+                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                        let (px, py) = (x + i as u32 * 8 + col * 2 + dx, y + row as u32 * 2 + dy);
+                        if px < img.width() && py < img.height() {
+                            img.put_pixel(px, py, image::Rgb([0, 0, 0]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -15,7 +15,7 @@ use crate::io::latents::Latents;
 use crate::jobs::loaded::Model;
 use crate::model::attributes::AttributeKind;
 use crate::model::judges::map::{Calibration, OFF_RATE, ON_RATE};
-use crate::model::judges::{JudgeSet, Verdict};
+use crate::model::judges::{JudgeSet, Reading, Verdict};
 use crate::model::plugin::{Plugin, PluginManifest};
 use crate::rng::SeededRng;
 
@@ -88,16 +88,8 @@ pub fn measure(
         .ok_or_else(|| Error::invalid(format!("no attribute {index}")))?;
     let mut values = vec![None; plugin.attributes().len()];
     values[index] = Some(a.checked_flow_value(value)?);
-    let dim = model.latent_dim();
-    let mut codes = Vec::with_capacity(req.faces * dim);
-    for i in 0..req.faces {
-        let mut rng = SeededRng::new(req.seed, i as u64);
-        codes.extend(plugin.sample_code(&values, req.temperature, &mut rng));
-    }
-    let latents = plugin.decode(&Latents::new(dim, codes)?)?;
-    let images = model.render(&latents)?;
-    let refs: Vec<&image::RgbImage> = images.iter().collect();
-    let readings = judges.read(&refs)?;
+    let asked = vec![values; req.faces];
+    let (_, readings) = judged_draws(model, judges, &asked, req.seed, req.temperature)?;
     let (mut pos, mut neg) = (0usize, 0usize);
     for r in &readings {
         match plugin.judges().verdict(&a.name, r) {
@@ -113,6 +105,35 @@ pub fn measure(
         negative: neg as f32 / n,
         not_negative: (readings.len() - neg) as f32 / n,
     })
+}
+
+/// Fresh faces asked for `asked[i]` (flow units, one per plugin attribute),
+/// face `i` from stream `i` of `seed` (the same identities for every list
+/// of requests of the same length), decoded, rendered and read by the
+/// judges, in batches of 256.
+pub(crate) fn judged_draws(
+    model: &Model,
+    judges: &JudgeSet,
+    asked: &[Vec<Option<f32>>],
+    seed: u64,
+    temperature: f32,
+) -> Result<(Latents, Vec<Reading>)> {
+    let plugin = model.require_plugin()?;
+    let dim = model.latent_dim();
+    let mut latents = Vec::with_capacity(asked.len() * dim);
+    let mut readings = Vec::with_capacity(asked.len());
+    for (c, chunk) in asked.chunks(256).enumerate() {
+        let mut codes = Vec::with_capacity(chunk.len() * dim);
+        for (k, values) in chunk.iter().enumerate() {
+            let mut rng = SeededRng::new(seed, (c * 256 + k) as u64);
+            codes.extend(plugin.sample_code(values, temperature, &mut rng));
+        }
+        let z = plugin.decode(&Latents::new(dim, codes)?)?;
+        let images = model.render(&z)?;
+        readings.extend(judges.read(&images.iter().collect::<Vec<_>>())?);
+        latents.extend(z.data);
+    }
+    Ok((Latents::new(dim, latents)?, readings))
 }
 
 /// Calibrates every judged binary attribute of the model's plugin.

@@ -22,7 +22,8 @@ use crate::io::latents::{self, Latents};
 use crate::io::sidecar::{self, Sidecar};
 use crate::jobs::loaded::Model;
 use crate::model::attributes::AttributeKind;
-use crate::model::judges::Reading;
+use crate::model::judges::{JudgeSet, Reading, Verdict};
+use crate::model::plugin::Plugin;
 use crate::rng::SeededRng;
 
 pub use crate::io::sidecar::MANIFEST_FILE;
@@ -53,6 +54,13 @@ pub struct SampleRequest {
     pub temperature: f32,
     /// PNG upscaling factor.
     pub scale: u32,
+    /// The check an image with asked binary attributes must pass (else it is
+    /// redrawn with fresh free coordinates).
+    #[serde(default)]
+    pub verify: Verify,
+    /// Draws per image at most, with a check (at least 1).
+    #[serde(default = "one")]
+    pub max_tries: usize,
     /// Generator weights hash (filled in by [`sample`]).
     #[serde(default)]
     pub generator_sha256: String,
@@ -61,13 +69,94 @@ pub struct SampleRequest {
     pub plugin_sha256: Option<String>,
 }
 
+fn one() -> usize {
+    1
+}
+
+/// The check a generated face must pass to count (else it is redrawn).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// None: every draw counts.
+    #[default]
+    Off,
+    /// The plugin's own readout (its forward flow) agrees with what was asked:
+    /// guards against numerical drift only, as the flow inverts the generation exactly.
+    Plugin,
+    /// The judges read the image as asked, for every judged attribute asked
+    /// (unjudged ones fall back to the plugin's readout).
+    Judge,
+}
+
+impl std::str::FromStr for Verify {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "off" => Ok(Self::Off),
+            "plugin" => Ok(Self::Plugin),
+            "judge" => Ok(Self::Judge),
+            _ => Err(Error::invalid(format!(
+                "--verify {s:?}: choose judge, plugin or off"
+            ))),
+        }
+    }
+}
+
+/// The judges a check needs: with [`Verify::Judge`], the plugin must have a
+/// judge map and the judges must be loaded.
+pub(crate) fn judges_for<'a>(
+    verify: Verify,
+    plugin: &Plugin,
+    judges: Option<&'a JudgeSet>,
+) -> Result<Option<&'a JudgeSet>> {
+    match (verify, judges) {
+        (Verify::Judge, _) if plugin.judges().is_empty() => Err(Error::invalid(
+            "--verify judge: this plugin has no judge map (say which judge reads each attribute in its plugin.json, or use --verify plugin)",
+        )),
+        (Verify::Judge, None) => Err(Error::invalid(
+            "--verify judge needs the judges (models/judges)",
+        )),
+        (Verify::Judge, Some(j)) => Ok(Some(j)),
+        _ => Ok(None),
+    }
+}
+
+/// Below this acceptance, after [`PROBE_DRAWS`] draws, a cell is given up on.
+const UNREACHABLE_RATE: f32 = 0.02;
+/// Draws before a cell's acceptance is judged.
+const PROBE_DRAWS: usize = 64;
+
+/// Whether a cell that kept `written` of `draws` draws almost never passes
+/// its check (then it is reported, not looped on).
+pub(crate) fn hopeless(written: usize, draws: usize) -> bool {
+    draws >= PROBE_DRAWS && (written as f32) < UNREACHABLE_RATE * draws as f32
+}
+
+/// How one kind of image of a run (one `--balance` cell, or the `--set`
+/// values) fared under its check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellTally {
+    /// What was asked, in words (`smile=1.60, male=-1.40`).
+    pub cell: String,
+    /// Images written.
+    pub written: usize,
+    /// Draws made (≥ written).
+    pub draws: usize,
+    /// Images given up on (no draw passed within the tries, or the cell
+    /// almost never passes): not written.
+    pub given_up: usize,
+}
+
 /// What a run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SampleSummary {
     /// Images written in this call.
     pub written: usize,
     /// Images already present from an earlier, interrupted call.
     pub skipped: usize,
+    /// Per kind of image, with a check (empty without one).
+    pub cells: Vec<CellTally>,
 }
 
 /// Which share of a run's images to compute: image `i` belongs to shard
@@ -142,7 +231,15 @@ fn requests(model: &Model, req: &SampleRequest) -> Result<Vec<Vec<Option<f32>>>>
         }
         seen.push(k);
         let values: Vec<f32> = match plugin.attributes()[k].kind {
-            AttributeKind::Binary => vec![-1.0, 1.0],
+            // The calibrated ends where the judges measured them.
+            AttributeKind::Binary => match plugin
+                .judges()
+                .rule(name)
+                .and_then(|r| r.calibrated.as_ref())
+            {
+                Some(c) => vec![c.off, c.on],
+                None => vec![-1.0, 1.0],
+            },
             AttributeKind::Continuous => {
                 if req.bins < 2 || req.bins > 1000 {
                     return Err(Error::invalid("--bins must be 2..=1000"));
@@ -172,12 +269,19 @@ fn requests(model: &Model, req: &SampleRequest) -> Result<Vec<Vec<Option<f32>>>>
     Ok(per_image)
 }
 
-/// The flow code of image `index` of a run (its latent when there is no plugin).
+/// The random stream of draw `attempt` of image `index` (draw 0: stream `index`).
+pub(crate) fn stream(index: usize, attempt: usize) -> u64 {
+    index as u64 + ((attempt as u64) << 40)
+}
+
+/// The flow code of draw `attempt` of image `index` of a run (its latent when
+/// there is no plugin).
 pub fn code_for(
     model: &Model,
     req: &SampleRequest,
     per_image: &[Vec<Option<f32>>],
     index: usize,
+    attempt: usize,
 ) -> Vec<f32> {
     match model.plugin() {
         // No attributes: every coordinate is free, N(0, T²).
@@ -187,9 +291,69 @@ pub fn code_for(
             plugin.sample_code(
                 r,
                 req.temperature,
-                &mut SeededRng::new(req.seed, index as u64),
+                &mut SeededRng::new(req.seed, stream(index, attempt)),
             )
         }
+    }
+}
+
+/// The binary attributes a request asks for, with the class asked (flow
+/// value above zero: shown). Continuous ones are not checked.
+fn asked_classes(plugin: &Plugin, requested: &[Option<f32>]) -> Vec<(usize, bool)> {
+    plugin
+        .attributes()
+        .iter()
+        .zip(requested)
+        .enumerate()
+        .filter_map(|(k, (a, v))| match (a.kind, v) {
+            (AttributeKind::Binary, Some(v)) if *v != 0.0 => Some((k, *v > 0.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a draw shows every asked class: by the judges' verdict where they
+/// judge the attribute (a reading too close to call fails), by the plugin's
+/// readout elsewhere.
+fn passes(
+    verify: Verify,
+    plugin: &Plugin,
+    asked: &[(usize, bool)],
+    reading: Option<&Reading>,
+    readout: &[f32],
+) -> bool {
+    asked.iter().all(|&(k, want)| {
+        let by_readout = || {
+            let r = readout.get(k).copied().unwrap_or(f32::NAN);
+            r.is_finite() && (r > 0.0) == want
+        };
+        match verify {
+            Verify::Off => true,
+            Verify::Plugin => by_readout(),
+            Verify::Judge => {
+                let name = &plugin.attributes()[k].name;
+                match reading.map(|r| plugin.judges().verdict(name, r)) {
+                    Some(Verdict::Class(shown)) => shown == want,
+                    Some(Verdict::Uncertain) => false,
+                    _ => by_readout(),
+                }
+            }
+        }
+    })
+}
+
+/// A request in words, user units: `smile=1.60, male=-1.40` (`anything` when empty).
+fn describe_request(plugin: &Plugin, requested: &[Option<f32>]) -> String {
+    let parts: Vec<String> = plugin
+        .attributes()
+        .iter()
+        .zip(requested)
+        .filter_map(|(a, v)| v.map(|v| format!("{}={:.2}", a.name, a.from_flow(v))))
+        .collect();
+    if parts.is_empty() {
+        "anything".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -238,9 +402,17 @@ fn recover(out: &Path) -> Result<BTreeSet<usize>> {
 /// Samples `req.count` images into `out` (only `shard`'s, see [`Shard`]).
 /// With `resume`, continues a run that was interrupted (same request and
 /// shard required); otherwise `out` must not hold a run.
+///
+/// With a check (`req.verify`), an image whose asked binary attributes the
+/// check does not see is redrawn with fresh free coordinates (draw `t` of
+/// image `i` uses stream `i + t·2⁴⁰`), up to `req.max_tries` draws; an image
+/// no draw passes is given up on and not written. `judges` are needed for
+/// [`Verify::Judge`]; a face reads the same alone or in a batch, so its fate
+/// depends only on the seed and its index (shards stay byte-identical).
 pub fn sample(
     model: &Model,
     req: &SampleRequest,
+    judges: Option<&JudgeSet>,
     out: &Path,
     resume: bool,
     shard: Shard,
@@ -256,6 +428,36 @@ pub fn sample(
     req.generator_sha256 = model.generator_sha256().to_string();
     req.plugin_sha256 = model.plugin().map(|p| p.weights_sha256().to_string());
     let per_image = requests(model, &req)?;
+    let plugin = model.plugin();
+    if plugin.is_none() {
+        req.verify = Verify::Off;
+    }
+    let judges = match plugin {
+        Some(p) => judges_for(req.verify, p, judges)?,
+        None => None,
+    };
+    let tries = if req.verify == Verify::Off {
+        1
+    } else {
+        req.max_tries.max(1)
+    };
+    // Per kind of image: what its check looks at, and how it fared.
+    let asked: Vec<Vec<(usize, bool)>> = match plugin {
+        Some(p) => per_image.iter().map(|r| asked_classes(p, r)).collect(),
+        None => vec![Vec::new()],
+    };
+    let mut cells: Vec<CellTally> = match plugin {
+        Some(p) => per_image
+            .iter()
+            .map(|r| CellTally {
+                cell: describe_request(p, r),
+                written: 0,
+                draws: 0,
+                given_up: 0,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let run_path = out.join(RUN_FILE);
     let done = if run_path.exists() {
@@ -287,35 +489,76 @@ pub fn sample(
         .open(&manifest_path)
         .map_err(|e| Error::io(&manifest_path, e))?;
     let owned = (0..req.count).filter(|&i| shard.owns(i)).count();
-    let todo: Vec<usize> = (0..req.count)
+    // (image, draw) pairs still to make.
+    let mut pending: Vec<(usize, usize)> = (0..req.count)
         .filter(|&i| shard.owns(i) && !done.contains(&i))
+        .map(|i| (i, 0))
         .collect();
-    let names: Vec<String> = model
-        .plugin()
+    let names: Vec<String> = plugin
         .map(|p| p.attributes().iter().map(|a| a.name.clone()).collect())
         .unwrap_or_default();
     let mut written = 0;
-    for chunk in todo.chunks(64) {
-        let codes: Vec<f32> = chunk
+    while !pending.is_empty() {
+        let batch: Vec<(usize, usize)> = pending.drain(..pending.len().min(64)).collect();
+        let codes: Vec<f32> = batch
             .iter()
-            .flat_map(|&i| code_for(model, &req, &per_image, i))
+            .flat_map(|&(i, t)| code_for(model, &req, &per_image, i, t))
             .collect();
         let codes = Latents::new(model.latent_dim(), codes)?;
-        let (latents, readouts) = match model.plugin() {
+        let (latents, readouts) = match plugin {
             Some(p) => decode_rows(p, &codes)?,
-            None => (codes, vec![Vec::new(); chunk.len()]),
+            None => (codes, vec![Vec::new(); batch.len()]),
         };
-        let images = render_rows(model, &latents)?;
+        // With the judges, every draw is rendered and read.
+        let (mut drawn, judged) = match judges {
+            Some(j) => {
+                let images = render_rows(model, &latents)?;
+                let readings = j.read(&images.iter().collect::<Vec<_>>())?;
+                (Some(images), readings)
+            }
+            None => (None, Vec::new()),
+        };
+        let mut keep = Vec::with_capacity(batch.len());
+        for (j, &(i, t)) in batch.iter().enumerate() {
+            let kind = i % asked.len();
+            let ok = match plugin {
+                Some(p) => passes(req.verify, p, &asked[kind], judged.get(j), &readouts[j]),
+                None => true,
+            };
+            let Some(tally) = cells.get_mut(kind) else {
+                keep.push(j);
+                continue;
+            };
+            tally.draws += 1;
+            if ok {
+                tally.written += 1;
+                keep.push(j);
+            } else if t + 1 < tries && !hopeless(tally.written, tally.draws) {
+                pending.push((i, t + 1));
+            } else {
+                tally.given_up += 1;
+            }
+        }
+        let kept = Latents::new(
+            latents.dim,
+            keep.iter().flat_map(|&j| latents.row(j).to_vec()).collect(),
+        )?;
+        let images: Vec<image::RgbImage> = match drawn.as_mut() {
+            Some(all) => keep.iter().map(|&j| std::mem::take(&mut all[j])).collect(),
+            None if keep.is_empty() => Vec::new(),
+            None => render_rows(model, &kept)?,
+        };
         // PNG encoding and writes run in parallel across the batch; an image with
         // no manifest line is a leftover of an interrupted call: same bytes, replace it.
-        chunk.par_iter().zip(&images).try_for_each(|(&i, image)| {
-            let path: PathBuf = out.join(image_name(i));
+        keep.par_iter().zip(&images).try_for_each(|(&j, image)| {
+            let path: PathBuf = out.join(image_name(batch[j].0));
             imaging::save_png(&path, image, req.scale, Overwrite::Allow)
         })?;
         let mut lines = String::new();
-        for (j, &i) in chunk.iter().enumerate() {
+        for &j in &keep {
+            let i = batch[j].0;
             let none = Vec::new();
-            let requested = match model.plugin() {
+            let requested = match plugin {
                 Some(_) => &per_image[i % per_image.len()],
                 None => &none,
             };
@@ -327,7 +570,7 @@ pub fn sample(
                 temperature: req.temperature,
                 requested,
                 readout: &readouts[j],
-                judged: None,
+                judged: judged.get(j),
             })?);
         }
         manifest
@@ -336,14 +579,33 @@ pub fn sample(
         manifest
             .sync_data()
             .map_err(|e| Error::io(&manifest_path, e))?;
-        written += chunk.len();
+        written += keep.len();
         progress(done.len() + written, owned);
     }
+    drop(manifest);
+    sort_manifest(&manifest_path)?;
     write_metadata(out, &names)?;
+    if req.verify == Verify::Off {
+        cells.clear();
+    }
     Ok(SampleSummary {
         written,
         skipped: done.len(),
+        cells,
     })
+}
+
+/// Rewrites a manifest in image order (redraws append out of order), atomically.
+pub(crate) fn sort_manifest(path: &Path) -> Result<()> {
+    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = Vec::new();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let index = sidecar::parse(path, line)?.index.unwrap_or(u64::MAX);
+        lines.push((index, line));
+    }
+    lines.sort_by_key(|(i, _)| *i);
+    let sorted: Vec<u8> = lines.into_iter().flat_map(|(_, l)| l.to_vec()).collect();
+    fsutil::write_atomic(path, &sorted, Overwrite::Allow)
 }
 
 /// One generated image, as its manifest line records it.

@@ -21,6 +21,7 @@ use crate::io::fsutil::{self, Overwrite};
 use crate::io::imaging;
 use crate::io::labels::is_identifier;
 use crate::io::latents::Latents;
+pub use crate::jobs::dataset::Verify;
 use crate::jobs::dataset::{self, MAX_CELLS};
 use crate::jobs::loaded::Model;
 use crate::model::attributes::AttributeKind;
@@ -430,35 +431,6 @@ pub struct FillRequest {
     pub max_tries: usize,
 }
 
-/// The check a generated face must pass to count for its cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verify {
-    /// None: every draw counts.
-    Off,
-    /// The plugin's own readout (its forward flow) falls in the cell: guards
-    /// against numerical drift only, as the flow inverts the generation exactly.
-    Plugin,
-    /// The judges read the image inside the cell, for every judged attribute
-    /// of the cell (unjudged ones fall back to the plugin's readout).
-    Judge,
-}
-
-impl std::str::FromStr for Verify {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "off" => Ok(Self::Off),
-            "plugin" => Ok(Self::Plugin),
-            "judge" => Ok(Self::Judge),
-            _ => Err(Error::invalid(format!(
-                "--verify {s:?}: choose judge, plugin or off"
-            ))),
-        }
-    }
-}
-
 /// What happened in one cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CellReport {
@@ -477,11 +449,6 @@ pub struct CellReport {
     /// Given up on: acceptance too low to reach the plan.
     pub unreachable: bool,
 }
-
-/// Below this acceptance, after [`PROBE_DRAWS`] draws, a cell is given up on.
-const UNREACHABLE_RATE: f32 = 0.02;
-/// Draws before a cell's acceptance is judged.
-const PROBE_DRAWS: usize = 64;
 
 /// Generates the planned faces into `out` (a new folder, or an empty one):
 /// PNGs, `manifest.jsonl` (sidecars), `metadata.jsonl` and `fill.json`.
@@ -503,20 +470,7 @@ pub fn fill(
         planned,
     } = fill_plan;
     let plugin = model.require_plugin()?;
-    let judges = match (req.verify, judges) {
-        (Verify::Judge, _) if plugin.judges().is_empty() => {
-            return Err(Error::invalid(
-                "--verify judge: this plugin has no judge map (say which judge reads each attribute in its plugin.json, or use --verify plugin)",
-            ));
-        }
-        (Verify::Judge, None) => {
-            return Err(Error::invalid(
-                "--verify judge needs the judges (models/judges)",
-            ));
-        }
-        (Verify::Judge, Some(j)) => Some(j),
-        _ => None,
-    };
+    let judges = dataset::judges_for(req.verify, plugin, judges)?;
     if !(req.temperature.is_finite() && (0.0..=10.0).contains(&req.temperature)) {
         return Err(Error::invalid("--temperature must be between 0 and 10"));
     }
@@ -622,9 +576,7 @@ pub fn fill(
                 keep.push(j);
                 continue;
             }
-            let hopeless =
-                r.draws >= PROBE_DRAWS && (r.written as f32) < UNREACHABLE_RATE * r.draws as f32;
-            r.unreachable |= hopeless;
+            r.unreachable |= dataset::hopeless(r.written, r.draws);
             if t + 1 < tries && !r.unreachable {
                 pending.push((i, t + 1));
             }
@@ -664,7 +616,7 @@ pub fn fill(
         progress(done, total);
     }
     drop(manifest);
-    sort_manifest(&manifest_path)?;
+    dataset::sort_manifest(&manifest_path)?;
     for r in &mut reports {
         r.acceptance = if r.draws == 0 {
             1.0
@@ -749,58 +701,12 @@ pub fn report_chart(reports: &[CellReport]) -> image::RgbImage {
                 img.put_pixel(x, y, colour);
             }
         }
-        draw_number(&mut img, k + 1, x0 + 2, base + 6);
+        imaging::draw_number(&mut img, k + 1, x0 + 2, base + 6);
     }
     for x in MARGIN / 2..width - MARGIN / 2 {
         img.put_pixel(x, base, image::Rgb([0, 0, 0]));
     }
     img
-}
-
-/// Draws `n` in a 3×5 pixel font, doubled, with its top-left corner at (x, y).
-fn draw_number(img: &mut image::RgbImage, n: usize, x: u32, y: u32) {
-    const DIGITS: [[u8; 5]; 10] = [
-        [0b111, 0b101, 0b101, 0b101, 0b111],
-        [0b010, 0b110, 0b010, 0b010, 0b111],
-        [0b111, 0b001, 0b111, 0b100, 0b111],
-        [0b111, 0b001, 0b111, 0b001, 0b111],
-        [0b101, 0b101, 0b111, 0b001, 0b001],
-        [0b111, 0b100, 0b111, 0b001, 0b111],
-        [0b111, 0b100, 0b111, 0b101, 0b111],
-        [0b111, 0b001, 0b001, 0b001, 0b001],
-        [0b111, 0b101, 0b111, 0b101, 0b111],
-        [0b111, 0b101, 0b111, 0b001, 0b111],
-    ];
-    for (i, ch) in n.to_string().bytes().enumerate() {
-        let glyph = DIGITS[usize::from(ch - b'0')];
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..3u32 {
-                if bits >> (2 - col) & 1 == 1 {
-                    for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                        let (px, py) = (x + i as u32 * 8 + col * 2 + dx, y + row as u32 * 2 + dy);
-                        if px < img.width() && py < img.height() {
-                            img.put_pixel(px, py, image::Rgb([0, 0, 0]));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Rewrites a manifest in image order (redraws append out of order), atomically.
-fn sort_manifest(path: &Path) -> Result<()> {
-    let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = Vec::new();
-    for line in text.split_inclusive(|&b| b == b'\n') {
-        let index = crate::io::sidecar::parse(path, line)?
-            .index
-            .unwrap_or(u64::MAX);
-        lines.push((index, line));
-    }
-    lines.sort_by_key(|(i, _)| *i);
-    let sorted: Vec<u8> = lines.into_iter().flat_map(|(_, l)| l.to_vec()).collect();
-    fsutil::write_atomic(path, &sorted, Overwrite::Allow)
 }
 
 #[cfg(test)]

@@ -3,13 +3,15 @@
 //! folder ([`dataset`]), filling a dataset's rare cells ([`fill`]), joining
 //! shards ([`merge`]), sweeps ([`sweep`]), edits ([`edit`], [`session`]) and
 //! photo projection ([`projection`]), what the judges read off images
-//! ([`judge`]) and where a slider must sit for them to agree ([`calibrate`]).
+//! ([`judge`]), where a slider must sit for them to agree ([`calibrate`])
+//! and the plugin's report card by them ([`evaluate`]).
 //!
 //! Uses every layer below; the front ends (the `plugen` crate) use this one.
 
 pub mod calibrate;
 pub mod dataset;
 pub mod edit;
+pub mod evaluate;
 pub mod fill;
 pub mod judge;
 pub mod loaded;
