@@ -673,6 +673,14 @@ fn parse_shard(s: Option<&str>) -> Result<dataset::Shard> {
     s.map_or(Ok(dataset::Shard::WHOLE), str::parse)
 }
 
+/// `--judges DIR`, or the judges folder beside the model's bundle.
+fn judges_dir(model: &Model, judges: Option<&Path>) -> PathBuf {
+    judges.map_or_else(
+        || JudgeSet::dir_beside(model.bundle().dir()),
+        Path::to_path_buf,
+    )
+}
+
 /// The check of `--verify` and the judges it needs: `auto`/`on` take the
 /// judges where the plugin has a judge map and they load (else the plugin's
 /// readout, saying why on one line).
@@ -681,10 +689,7 @@ fn verification(
     verify: &str,
     judges: Option<&Path>,
 ) -> Result<(fill::Verify, Option<JudgeSet>)> {
-    let dir = judges.map_or_else(
-        || JudgeSet::dir_beside(model.bundle().dir()),
-        Path::to_path_buf,
-    );
+    let dir = judges_dir(model, judges);
     let has_map = model.plugin().is_some_and(|p| !p.judges().is_empty());
     match verify {
         "auto" | "on" if !has_map => Ok((fill::Verify::Plugin, None)),
@@ -1346,8 +1351,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dry_run,
         } => {
             let model = model.load(&plugin)?;
-            let dir = judges.unwrap_or_else(|| JudgeSet::dir_beside(model.bundle().dir()));
-            let set = JudgeSet::load(&dir)?;
+            let set = JudgeSet::load(&judges_dir(&model, judges.as_deref()))?;
             let req = calibrate::CalibrateRequest {
                 faces,
                 seed,
@@ -1399,8 +1403,7 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
         } => {
             let model = model.load(&plugin)?;
-            let dir = judges.unwrap_or_else(|| JudgeSet::dir_beside(model.bundle().dir()));
-            let set = JudgeSet::load(&dir)?;
+            let set = JudgeSet::load(&judges_dir(&model, judges.as_deref()))?;
             let req = evaluate::EvalRequest {
                 faces,
                 seed,

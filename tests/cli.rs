@@ -1907,34 +1907,26 @@ fn fill_verified_by_the_judges_holds_what_it_claims() {
         bare.join(manifest["weights"].as_str().expect("weights")),
     )
     .expect("copy");
-    let e = fails(&[
-        "fill",
-        "--have",
-        s(&have),
-        "--by",
-        "smile,male",
-        "--out",
-        s(&tmp.path().join("never")),
-        "--plugin",
-        s(&bare.join("plugin.json")),
-        "--verify",
-        "judge",
-    ]);
-    assert!(e.contains("no judge map"), "{e}");
-    assert!(!tmp.path().join("never").exists());
-    let e = fails(&[
-        "sample",
-        "--set",
-        "smile=1",
-        "--out",
-        s(&tmp.path().join("never")),
-        "--plugin",
-        s(&bare.join("plugin.json")),
-        "--verify",
-        "judge",
-    ]);
-    assert!(e.contains("no judge map"), "{e}");
-    assert!(!tmp.path().join("never").exists());
+    let never = tmp.path().join("never");
+    let bare_json = bare.join("plugin.json");
+    let asks: [&[&str]; 2] = [
+        &["fill", "--have", s(&have), "--by", "smile,male"],
+        &["sample", "--set", "smile=1"],
+    ];
+    for ask in asks {
+        let mut a = ask.to_vec();
+        a.extend([
+            "--out",
+            s(&never),
+            "--plugin",
+            s(&bare_json),
+            "--verify",
+            "judge",
+        ]);
+        let e = fails(&a);
+        assert!(e.contains("no judge map"), "{e}");
+        assert!(!never.exists());
+    }
 }
 
 /// `sample --set` checked by the judges: every image written shows what was

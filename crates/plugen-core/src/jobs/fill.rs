@@ -585,11 +585,8 @@ pub fn fill(
             dim,
             keep.iter().flat_map(|&j| latents.row(j).to_vec()).collect(),
         )?;
-        let images = match drawn {
-            Some(mut all) => {
-                let mut taken: Vec<Option<image::RgbImage>> = all.drain(..).map(Some).collect();
-                keep.iter().filter_map(|&j| taken[j].take()).collect()
-            }
+        let images: Vec<image::RgbImage> = match drawn {
+            Some(mut all) => keep.iter().map(|&j| std::mem::take(&mut all[j])).collect(),
             None if keep.is_empty() => Vec::new(),
             None => dataset::render_rows(model, &kept)?,
         };
