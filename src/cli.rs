@@ -281,6 +281,11 @@ enum Command {
         /// Hidden width of the coupling MLPs.
         #[arg(long)]
         hidden: Option<usize>,
+        /// Weight of the edit-distance term: training also edits codes and
+        /// penalises how far the latent moves (0 = PluGeN's likelihood alone;
+        /// default 0, or the extended plugin's).
+        #[arg(long, value_name = "WEIGHT")]
+        edit_distance: Option<f32>,
     },
     /// Make or extend a label set (latents .npy + labels CSV) from the images of a
     /// `plugen sample` run: sorted into folders by value, or listed in a table.
@@ -1054,6 +1059,7 @@ pub fn run(cli: Cli) -> Result<()> {
             batch_size,
             couplings,
             hidden,
+            edit_distance,
         } => {
             let choice = match &extend {
                 Some(p) => PluginChoice::Path(p),
@@ -1099,6 +1105,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             if let Some(h) = hidden {
                 config.flow.hidden = h;
+            }
+            if let Some(w) = edit_distance {
+                config.edit_distance_weight = w;
             }
             let out = out.map(|o| {
                 if o.extension().is_some_and(|e| e == "json") {
@@ -1171,6 +1180,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!(
                     "  {:<14} held-out {} {:.3} (n = {})",
                     m.name, m.metric, m.value, m.count
+                );
+            }
+            if let Some(d) = report.holdout_edit_distance {
+                println!(
+                    "  an edit of one attribute to ±{} moves a held-out latent {d:.2} on average",
+                    train::EDIT_STRENGTH
                 );
             }
             for p in &report.pseudo_labels {

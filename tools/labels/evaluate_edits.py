@@ -20,6 +20,20 @@
   python3 tools/labels/evaluate_edits.py WORK_DIR --plugin PLUGIN_JSON
       --train-latents LATENTS.npy --train-labels LABELS.csv [-n 500]
 (rows of the two training files correspond; extra label rows are ignored)
+
+Matched success (`--matched`, the field's protocol, as in PluGeN4Faces): each
+method's strength is raised along a ladder until at least 95 % of its edits
+take (binary: to -s / +s flow units for plugins, signed distance -s / +s for
+the linear baseline; pose: the target offset times 1, 1.4, 1.8 while success
+is still counted against the plain offset); the table reports each method at
+the first strength that gets there (or at its strongest, marked, when none
+does), on the same fresh faces: same person, other attributes kept, mean
+|dz| and mean pixel change. Methods: the plugin's flow and minimal edits,
+every `--compare NAME=PLUGIN_JSON`'s flow and minimal edits, and the linear
+baseline.
+
+  python3 tools/labels/evaluate_edits.py WORK_DIR --matched --plugin V4_JSON
+      --compare v5=V5_JSON --train-latents ... --train-labels ... [-n 200]
 """
 
 import argparse
@@ -84,6 +98,153 @@ def least_squares(z, y):
     return coef[:-1], coef[-1]
 
 
+BINARY_LADDER = {"plugin": [1.0, 1.5, 2.0, 2.5, 3.0], "linear": [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0]}
+POSE_LADDER = [1.0, 1.4, 1.8]
+TARGET = 0.95
+
+
+def latents_of(out):
+    import json
+
+    rows = [json.loads(line) for line in open(os.path.join(out, "manifest.jsonl"))]
+    return np.array([r["latent"] for r in rows], dtype=np.float32)
+
+
+def matched(args):
+    """The matched-success table; see the module documentation."""
+    os.makedirs(args.work, exist_ok=True)
+    z = np.random.default_rng(777).standard_normal((args.n, 100)).astype(np.float32)
+    base_path = os.path.join(args.work, "fresh.npy")
+    np.save(base_path, z)
+    base_dir = os.path.join(args.work, "fresh")
+    base = render_and_label(args.plugen, args.plugin, base_path, base_dir)
+    base_px = pixels(base_dir, args.n)
+    base_id = descriptors(base_dir, base_px)
+    label = {a: [positive(a, s) for s in base] for a in BINARY}
+    base_vals = [label_values(s) for s in base]
+    train_z = np.load(args.train_latents).astype(np.float64)
+    train_rows = list(csv.DictReader(open(args.train_labels)))[: len(train_z)]
+    train_z = train_z[: len(train_rows)]
+
+    plugins = [("v4" if "v4" in os.path.basename(args.plugin) else "base", args.plugin)]
+    plugins += [tuple(c.split("=", 1)) for c in args.compare]
+    methods = [(f"{n} {m}", p, m) for n, p in plugins for m in ("flow", "minimal")] + [("linear", None, None)]
+    if args.methods:
+        methods = [m for m in methods if m[0] in args.methods]
+
+    def run_edit(tag, idx, latents, plugin, mode, sets):
+        p = os.path.join(args.work, f"{tag}.npy")
+        np.save(p, latents.astype(np.float32))
+        out = os.path.join(args.work, tag)
+        scores = render_and_label(args.plugen, plugin or args.plugin, p, out, sets, mode or "flow")
+        px = pixels(out, len(idx))
+        return scores, px, descriptors(out, px), latents_of(out)
+
+    def row(attr, method, strength, reached, groups):
+        total = sum(len(g[0]) for g in groups)
+        took = sum(int(np.sum(g[4])) for g in groups)
+        kept = kept_total = 0
+        dist, change, dz = [], [], []
+        for idx, scores, px, ids, success, lat in groups:
+            for other in BINARY:
+                if other == attr:
+                    continue
+                for i, s in zip(idx, scores):
+                    before, after = label[other][i], positive(other, s)
+                    if before is not None and after is not None:
+                        kept += int(before == after)
+                        kept_total += 1
+            dist.append(np.linalg.norm(ids - base_id[idx], axis=1))
+            change.append(np.abs(px.astype(np.float32) - base_px[idx].astype(np.float32)).mean(axis=(1, 2, 3)) / 255)
+            dz.append(np.linalg.norm(lat - z[idx], axis=1))
+        dist, change, dz = map(np.concatenate, (dist, change, dz))
+        mark = "" if reached else " (never 95 %)"
+        return (
+            f"| {attr} | {method} | {strength:g}{mark} | {took / total:.1%} | {kept / max(kept_total, 1):.1%} | "
+            f"{(dist < SAME_PERSON).mean():.1%} | {dist.mean():.3f} | {dz.mean():.2f} | {change.mean():.3f} | {total} |"
+        )
+
+    lines = [
+        "| attribute | method | strength | edit took | others kept | same person | identity distance | mean \\|Δz\\| | mean pixel change | n |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def ladder_for(attr, name, plugin, mode, edit_groups):
+        ladder = POSE_LADDER if attr in POSE else BINARY_LADDER["linear" if plugin is None else "plugin"]
+        last = None
+        for s in ladder:
+            groups = edit_groups(s)
+            total = sum(len(g[0]) for g in groups)
+            rate = sum(int(np.sum(g[4])) for g in groups) / max(total, 1)
+            print(f"  {attr} {name} strength {s:g}: {rate:.1%}", flush=True)
+            last = (s, rate >= TARGET, groups)
+            if rate >= TARGET:
+                break
+        lines.append(row(attr, name, *last))
+        print(lines[-1], flush=True)
+
+    for attr in BINARY:
+        y = np.array([r[attr] for r in train_rows])
+        known = y != ""
+        w, b = logistic(train_z[known], y[known].astype(float))
+        n_hat = w / np.linalg.norm(w)
+        d = (z @ w + b) / np.linalg.norm(w)
+        for name, plugin, mode in methods:
+            tag = name.replace(" ", "_")
+
+            def edit_groups(s):
+                groups = []
+                for side, want, value in (("pos", True, -s), ("neg", False, s)):
+                    idx = np.array([i for i, v in enumerate(label[attr]) if v is want], dtype=int)
+                    if len(idx) == 0:
+                        continue
+                    if plugin is None:
+                        moved = z[idx] + (value - d[idx])[:, None] * n_hat[None, :]
+                        res = run_edit(f"{tag}_{attr}_{side}_{s:g}", idx, moved, None, None, [])
+                    else:
+                        res = run_edit(f"{tag}_{attr}_{side}_{s:g}", idx, z[idx], plugin, mode, [f"{attr}={value:g}"])
+                    scores, px, ids, lat = res
+                    success = [positive(attr, x) is (not want) for x in scores]
+                    groups.append((idx, scores, px, ids, success, lat))
+                return groups
+
+            ladder_for(attr, name, plugin, mode, edit_groups)
+
+    for attr, (centre, offset) in POSE.items():
+        before = np.array([np.nan if v[attr] is None else v[attr] for v in base_vals], dtype=float)
+        idx = np.nonzero(np.isfinite(before))[0]
+        side_of = np.where(before[idx] < centre, 1.0, -1.0)
+        y = np.array([r[attr] for r in train_rows])
+        known = y != ""
+        w, b = least_squares(train_z[known], y[known].astype(float))
+        for name, plugin, mode in methods:
+            tag = name.replace(" ", "_")
+
+            def edit_groups(s):
+                groups = []
+                for sign in (1.0, -1.0):
+                    sel = idx[side_of == sign]
+                    asked = centre + sign * offset * s
+                    if plugin is None:
+                        moved = z[sel] + ((asked - (z[sel] @ w + b)) / (w @ w))[:, None] * w[None, :]
+                        res = run_edit(f"{tag}_{attr}_{sign:+.0f}_{s:g}", sel, moved, None, None, [])
+                    else:
+                        res = run_edit(f"{tag}_{attr}_{sign:+.0f}_{s:g}", sel, z[sel], plugin, mode, [f"{attr}={asked:g}"])
+                    scores, px, ids, lat = res
+                    after = np.array([np.nan if (v := label_values(x)[attr]) is None else v for x in scores], dtype=float)
+                    need = centre + sign * offset - before[sel]
+                    success = np.nan_to_num((after - before[sel]) * need, nan=-1.0) >= 0.5 * need**2
+                    groups.append((sel, scores, px, ids, success, lat))
+                return groups
+
+            ladder_for(attr, name, plugin, mode, edit_groups)
+
+    report = "\n".join(lines)
+    print(report)
+    with open(os.path.join(args.work, "report_matched.md"), "w") as f:
+        f.write(report + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("work")
@@ -93,7 +254,12 @@ def main():
     ap.add_argument("-n", type=int, default=500)
     ap.add_argument("--minimal", action="store_true", help="also measure `plugen edit --mode minimal`")
     ap.add_argument("--plugen", default=os.path.join(ROOT, "target", "release", "plugen"))
+    ap.add_argument("--matched", action="store_true", help="each method at the strength where 95 %% of edits take")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=PLUGIN_JSON", help="another plugin (--matched)")
+    ap.add_argument("--methods", nargs="*", help="only these methods (--matched), e.g. 'v4 flow' linear")
     args = ap.parse_args()
+    if args.matched:
+        return matched(args)
     os.makedirs(args.work, exist_ok=True)
     z = np.random.default_rng(777).standard_normal((args.n, 100)).astype(np.float32)
     base_path = os.path.join(args.work, "fresh.npy")

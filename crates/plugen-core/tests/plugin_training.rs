@@ -240,3 +240,72 @@ fn trained_plugin_controls_synthetic_attributes() -> plugen_core::Result<()> {
     );
     Ok(())
 }
+
+/// The edit-distance term: the same data and seed trained with and without it.
+/// With it, an edit of `a` (to the other side, in flow units) moves the latent
+/// much less, comes closer to the shortest way across `a`'s true boundary, and
+/// still flips `a` and keeps `b`; the readouts stay as good.
+#[test]
+fn edit_distance_term_shortens_edits_that_still_take() -> plugen_core::Result<()> {
+    let dev = Device::Cpu;
+    let (latents, labels) = synthetic(6000, 21);
+    let (fresh, _) = synthetic(300, 22);
+    let cancel = AtomicBool::new(false);
+    let mut moved = Vec::new();
+    for weight in [0.0f32, 4.0] {
+        let mut config = TrainConfig::default_for(DIM);
+        config.epochs = 16;
+        config.flow.hidden = 128;
+        config.seed = 5;
+        config.edit_distance_weight = weight;
+        let (trained, report) = train::train(
+            &latents,
+            &labels,
+            &HashMap::new(),
+            &config,
+            "synthetic",
+            &dev,
+            &mut |_| {},
+            &cancel,
+        )?;
+        assert_eq!(trained.manifest.training.edit_distance_weight, weight);
+        for m in &report.metrics {
+            let floor = if m.metric == "accuracy" { 0.8 } else { 0.9 };
+            assert!(m.value >= floor, "weight {weight}: {} {}", m.name, m.value);
+        }
+        let plugin = trained.into_plugin(&dev)?;
+        let (mut flipped, mut kept, mut total, mut shortest) = (0, 0, 0.0f32, 0.0f32);
+        for i in 0..300 {
+            let z = fresh.row(i);
+            let (a, b, _) = truth(z);
+            let values = plugin.resolve(&[("a".to_string(), if a { -2.0 } else { 2.0 })])?;
+            let edited = plugin.edit(z, &values)?;
+            let (a2, b2, _) = truth(&edited);
+            flipped += (a2 != a) as usize;
+            kept += (b2 == b) as usize;
+            total += edited
+                .iter()
+                .zip(z)
+                .map(|(p, q)| (p - q).powi(2))
+                .sum::<f32>()
+                .sqrt();
+            // Distance from z to a's true boundary z0 + 0.5 z1 = 0.6.
+            shortest += (z[0] + 0.5 * z[1] - 0.6).abs() / 1.25f32.sqrt();
+        }
+        let (mean, ideal) = (total / 300.0, shortest / 300.0);
+        println!(
+            "weight {weight}: edit a flipped {flipped}/300, b kept {kept}/300, moved {mean:.3} \
+             (shortest way across {ideal:.3}); held-out edit distance {:?}",
+            report.holdout_edit_distance
+        );
+        assert!(flipped >= 285 && kept >= 270, "weight {weight}");
+        moved.push(mean);
+    }
+    assert!(
+        moved[1] < 0.75 * moved[0],
+        "the term should shorten edits: {} vs {}",
+        moved[1],
+        moved[0]
+    );
+    Ok(())
+}

@@ -48,6 +48,13 @@ pub struct TrainConfig {
     pub sigma_start: f32,
     /// σ at the last epoch.
     pub sigma_end: f32,
+    /// Weight of the edit-distance term (0 = PluGeN's likelihood alone): each
+    /// step also edits every row's code (one attribute coordinate, chosen at
+    /// random, set to the other side, [`EDIT_STRENGTH`]), inverts it and adds
+    /// this times the squared latent distance moved per dimension, so edits
+    /// move the latent only as far as the attribute needs.
+    #[serde(default)]
+    pub edit_distance_weight: f32,
     /// Flow shape (its `dim` is set from the latents).
     pub flow: FlowConfig,
 }
@@ -65,6 +72,7 @@ impl TrainConfig {
             holdout: 0.1,
             sigma_start: 0.5,
             sigma_end: 0.15,
+            edit_distance_weight: 0.0,
             flow: FlowConfig::default_for(dim),
         }
     }
@@ -90,7 +98,9 @@ impl TrainConfig {
             && self.sigma_start > 0.0
             && self.sigma_end > 0.0
             && self.sigma_start.is_finite()
-            && self.sigma_end.is_finite();
+            && self.sigma_end.is_finite()
+            && self.edit_distance_weight.is_finite()
+            && self.edit_distance_weight >= 0.0;
         if !ok {
             return Err(Error::invalid(format!(
                 "invalid training settings: {self:?}"
@@ -161,6 +171,10 @@ pub struct TrainReport {
     pub metrics: Vec<AttributeMetric>,
     /// Rows used for training and held out.
     pub rows: [usize; 2],
+    /// Mean latent distance of the training edits on the held-out rows
+    /// ([`EDIT_STRENGTH`], one attribute each), whatever the edit-distance weight.
+    #[serde(default)]
+    pub holdout_edit_distance: Option<f32>,
     /// Pseudo-labels given to sparsely labelled attributes ([`pseudo_labels`]).
     pub pseudo_labels: Vec<PseudoCount>,
 }
@@ -484,6 +498,7 @@ pub fn extension_config(base: &Plugin) -> TrainConfig {
     // from 95 % to 89 % with σ restarting at 0.5).
     config.sigma_start = base.manifest().prior_sigma;
     config.sigma_end = base.manifest().prior_sigma;
+    config.edit_distance_weight = base.manifest().training.edit_distance_weight;
     config
 }
 
@@ -635,6 +650,7 @@ fn manifest_for(
                 .map(|m| (m.name.clone(), m.value))
                 .collect::<BTreeMap<_, _>>(),
             data,
+            edit_distance_weight: config.edit_distance_weight,
         },
         judges: Default::default(),
     }
@@ -687,6 +703,8 @@ impl Job<'_> {
         let (train_idx, hold_idx) = split(latents.count(), config.holdout, config.seed);
         let mut order = train_idx.clone();
         let mut rng = SeededRng::new(config.seed, u64::MAX - 2);
+        // Its own stream: a weight of 0 trains exactly as before the term existed.
+        let mut edits = SeededRng::new(config.seed, u64::MAX - 3);
         let steps = order.len().div_ceil(config.batch_size);
         let mut epoch_losses = Vec::with_capacity(config.epochs);
         for epoch in 0..config.epochs {
@@ -706,7 +724,11 @@ impl Job<'_> {
                     chunk.iter().map(|&i| labels.rows[i].as_slice()).collect();
                 let batch = prior.batch(&rows, sigma, device)?;
                 let (y, log_det) = flow.forward(&x)?;
-                let loss = prior.loss(&y, &log_det, &batch, sigma)?;
+                let mut loss = prior.loss(&y, &log_det, &batch, sigma)?;
+                if config.edit_distance_weight > 0.0 {
+                    let moved = edit_distance(&flow, &attributes, &x, &y, &mut edits, true)?;
+                    loss = (loss + (moved * config.edit_distance_weight as f64)?)?;
+                }
                 let mut grads = loss.backward()?;
                 clip_gradients(&mut grads, &vars, config.clip_norm)?;
                 opt.step(&grads)?;
@@ -729,8 +751,8 @@ impl Job<'_> {
             epoch_losses.push(sum / steps.max(1) as f32);
         }
         // Held-out evaluation.
-        let (holdout_loss, metrics) = if hold_idx.is_empty() {
-            (None, Vec::new())
+        let (holdout_loss, metrics, holdout_edit_distance) = if hold_idx.is_empty() {
+            (None, Vec::new(), None)
         } else {
             let x = Tensor::from_vec(
                 latents.select(&hold_idx).data,
@@ -761,17 +783,65 @@ impl Job<'_> {
                     metric_for(a, &pairs)
                 })
                 .collect();
-            (Some(hl), metrics)
+            let mut probe = SeededRng::new(config.seed, u64::MAX - 4);
+            let moved = edit_distance(&flow, &attributes, &x, &y, &mut probe, false)?;
+            (Some(hl), metrics, Some(moved.to_scalar::<f32>()?))
         };
         let report = TrainReport {
             epoch_losses,
             holdout_loss,
             metrics,
             rows: [train_idx.len(), hold_idx.len()],
+            holdout_edit_distance,
             pseudo_labels: pseudo,
         };
         Ok((attributes, report))
     }
+}
+
+/// Flow units a training edit sets its attribute coordinate to (on the other
+/// side of a binary attribute's boundary): PluGeN's edit strength.
+pub const EDIT_STRENGTH: f32 = 2.0;
+
+/// Edits each row's code `y` (of latents `x`) in one attribute coordinate drawn
+/// from `rng`: binary attributes to ∓[`EDIT_STRENGTH`] (the side the row is not
+/// on), continuous ones to a uniform value in −1..1, and inverts. Returns, with
+/// `squared`, the mean squared distance moved per latent dimension (the
+/// training term), else the mean distance (the reported figure).
+fn edit_distance(
+    flow: &Flow,
+    attributes: &[Attribute],
+    x: &Tensor,
+    y: &Tensor,
+    rng: &mut SeededRng,
+    squared: bool,
+) -> Result<Tensor> {
+    let (n, dim) = y.dims2()?;
+    let k = attributes.len().min(dim);
+    if k == 0 || n == 0 {
+        return Ok(Tensor::zeros((), DType::F32, y.device())?);
+    }
+    let now: Vec<Vec<f32>> = y.narrow(1, 0, k)?.to_vec2()?;
+    let mut mask = vec![0f32; n * dim];
+    let mut target = vec![0f32; n * dim];
+    for (r, row) in now.iter().enumerate() {
+        let a = rng.below(k);
+        mask[r * dim + a] = 1.0;
+        target[r * dim + a] = match attributes[a].kind {
+            AttributeKind::Binary if row[a] >= 0.0 => -EDIT_STRENGTH,
+            AttributeKind::Binary => EDIT_STRENGTH,
+            AttributeKind::Continuous => 2.0 * rng.uniform() - 1.0,
+        };
+    }
+    let mask = Tensor::from_vec(mask, (n, dim), y.device())?;
+    let target = Tensor::from_vec(target, (n, dim), y.device())?;
+    let edited = (y + (&target - y)?.mul(&mask)?)?;
+    let moved = (flow.inverse_trainable(&edited)? - x)?.sqr()?.sum(1)?;
+    Ok(if squared {
+        (moved.mean_all()? / dim as f64)?
+    } else {
+        moved.sqrt()?.mean_all()?
+    })
 }
 
 /// Accuracy (sign agreement) for binary attributes, Pearson correlation for continuous ones.

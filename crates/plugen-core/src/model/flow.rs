@@ -176,20 +176,31 @@ impl Mixer {
         Ok(y.matmul(&self.inverse_t()?)?)
     }
 
+    /// Rows `y` → rows of `W⁻¹ y`, differentiable in the weights: the exact
+    /// inverse `X₀` (a constant) refined by one Newton step `X = 2X₀ − X₀WX₀`,
+    /// whose value is `W⁻¹` and whose gradient is `−W⁻¹ dW W⁻¹`, the inverse's own.
+    fn inverse_trainable(&self, y: &Tensor) -> Result<Tensor> {
+        let w = self.weight()?;
+        let x0 = Self::invert_now(&w)?;
+        let x = ((&x0 * 2.0)? - x0.matmul(&w)?.matmul(&x0)?)?;
+        Ok(y.matmul(&x.t()?)?)
+    }
+
+    /// `W⁻¹` of the current weights, computed in f64 (not differentiable).
+    fn invert_now(w: &Tensor) -> Result<Tensor> {
+        let n = w.dim(0)?;
+        let flat: Vec<f64> = w.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let inv =
+            invert(&flat, n).ok_or_else(|| Error::invalid("flow mixing matrix is singular"))?;
+        Ok(Tensor::from_vec(inv, (n, n), w.device())?.to_dtype(DType::F32)?)
+    }
+
     /// `(W⁻¹)ᵀ`, computed in f64 on first use and cached.
     fn inverse_t(&self) -> Result<Tensor> {
         Ok(match self.inverse_t.get() {
             Some(t) => t.clone(),
             None => {
-                let w = self.weight()?;
-                let n = w.dim(0)?;
-                let flat: Vec<f64> = w.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
-                let inv = invert(&flat, n)
-                    .ok_or_else(|| Error::invalid("flow mixing matrix is singular"))?;
-                let t = Tensor::from_vec(inv, (n, n), w.device())?
-                    .to_dtype(DType::F32)?
-                    .t()?
-                    .contiguous()?;
+                let t = Self::invert_now(&self.weight()?)?.t()?.contiguous()?;
                 let _ = self.inverse_t.set(t.clone());
                 t
             }
@@ -376,10 +387,25 @@ impl Flow {
     ///
     /// Linear maps cache their inverse on first use: invert only a flow whose weights no longer change.
     pub fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        self.inverse_with(y, Mixer::inverse)
+    }
+
+    /// [`Flow::inverse`] for training losses on edited codes: differentiable in
+    /// the weights (nothing is cached), at the cost of inverting each linear map
+    /// on every call.
+    pub fn inverse_trainable(&self, y: &Tensor) -> Result<Tensor> {
+        self.inverse_with(y, Mixer::inverse_trainable)
+    }
+
+    fn inverse_with(
+        &self,
+        y: &Tensor,
+        mix: impl Fn(&Mixer, &Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         self.split(y)?;
         let mut x = y.clone();
         if let Some(m) = self.mixers.get(self.couplings.len()) {
-            x = m.inverse(&x)?;
+            x = mix(m, &x)?;
         }
         for (i, c) in self.couplings.iter().enumerate().rev() {
             let (a, b) = self.split(&x)?;
@@ -389,7 +415,7 @@ impl Flow {
                 Tensor::cat(&[&(&a - c.shift.forward(&b)?)?, &b], D::Minus1)?
             };
             if let Some(m) = self.mixers.get(i) {
-                x = m.inverse(&x)?;
+                x = mix(m, &x)?;
             }
         }
         Ok(x)
@@ -423,6 +449,68 @@ mod tests {
         let err = (back - z)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(err < 1e-4, "inverse error {err}");
         assert_eq!(log_det.dims(), &[64]);
+        Ok(())
+    }
+
+    /// The trainable inverse gives the same latents as the cached one, and its
+    /// gradient matches a finite difference of the weights.
+    #[test]
+    fn trainable_inverse_matches_and_differentiates() -> Result<()> {
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+        let flow = Flow::new(vb, FlowConfig::default_for(6))?;
+        // Seeded weights (the mixers start as the identity otherwise).
+        let mut rng = crate::rng::SeededRng::new(4, 0);
+        let data = varmap.data().lock().map_err(|_| Error::invalid("lock"))?;
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &data[name];
+            let t = Tensor::from_vec(rng.normal_vec(var.elem_count()), var.dims(), &dev)?;
+            var.set(&(t * 0.1)?)?;
+        }
+        let y = Tensor::from_vec(rng.normal_vec(48), (8, 6), &dev)?;
+        let cached = flow.inverse(&y)?;
+        let trainable = flow.inverse_trainable(&y)?;
+        let err = (&cached - &trainable)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(err < 1e-4, "trainable inverse differs by {err}");
+        // d/dθ of sum(x²) for one mixer weight, against a central difference.
+        let loss = |f: &Flow| -> Result<f32> {
+            Ok(f.inverse_trainable(&y)?
+                .sqr()?
+                .sum_all()?
+                .to_scalar::<f32>()?)
+        };
+        let grads = flow.inverse_trainable(&y)?.sqr()?.sum_all()?.backward()?;
+        let var = data
+            .get("mixers.1.lower")
+            .ok_or_else(|| Error::invalid("no var"))?;
+        let g: Vec<Vec<f32>> = grads
+            .get(var.as_tensor())
+            .ok_or_else(|| Error::invalid("no gradient"))?
+            .to_vec2()?;
+        let base: Vec<Vec<f32>> = var.as_tensor().to_vec2()?;
+        let h = 1e-3f32;
+        for (r, c) in [(3usize, 1usize), (5, 2)] {
+            let at = |d: f32| -> Result<f32> {
+                let mut m = base.clone();
+                m[r][c] += d;
+                var.set(&Tensor::new(m, &dev)?)?;
+                loss(&flow)
+            };
+            let numeric = (at(h)? - at(-h)?) / (2.0 * h);
+            println!("gradient {} against finite difference {numeric}", g[r][c]);
+            var.set(&Tensor::new(base.clone(), &dev)?)?;
+            assert!(
+                (numeric - g[r][c]).abs() < 2e-2 * (1.0 + numeric.abs()),
+                "gradient {} against finite difference {numeric}",
+                g[r][c]
+            );
+        }
         Ok(())
     }
 

@@ -44,6 +44,13 @@ pub struct TrainingSummary {
     /// in row order; a plugin that names them can be extended with new attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<DataSource>,
+    /// Weight of the edit-distance term it was trained with (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub edit_distance_weight: f32,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 /// One block of training rows: latents and their labels (CSV), row for row. The
