@@ -988,7 +988,7 @@ fn fill_generates_exactly_the_missing_faces_of_each_cell() {
     // Each face asks for its cell: smile at the plugin's calibrated ends
     // (plugen calibrate), male (not calibrated) at the class means ±1.
     let plugin: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v4.json").expect("plugin"),
+        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v5.json").expect("plugin"),
     )
     .expect("json");
     let ends = &plugin["judges"]["smile"]["calibrated"];
@@ -1102,7 +1102,7 @@ fn sample_balances_joint_cells() {
     // A calibrated binary attribute is balanced at its calibrated ends, the
     // others at ±1.
     let plugin: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v4.json").expect("plugin"),
+        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v5.json").expect("plugin"),
     )
     .expect("json");
     let ends = &plugin["judges"]["smile"]["calibrated"];
@@ -1897,13 +1897,13 @@ fn fill_verified_by_the_judges_holds_what_it_claims() {
     std::fs::create_dir(&bare).expect("mkdir");
     let model = Path::new("models/dcgan-digiface64");
     let mut manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(model.join("plugin-v4.json")).expect("plugin"),
+        &std::fs::read_to_string(model.join("plugin-v5.json")).expect("plugin"),
     )
     .expect("json");
     manifest.as_object_mut().expect("object").remove("judges");
     std::fs::write(bare.join("plugin.json"), manifest.to_string()).expect("write");
     std::fs::copy(
-        model.join("plugin-v4.safetensors"),
+        model.join("plugin-v5.safetensors"),
         bare.join(manifest["weights"].as_str().expect("weights")),
     )
     .expect("copy");
@@ -1991,7 +1991,7 @@ fn sample_verified_by_the_judges_shows_what_was_asked() {
 fn calibrated_ends_are_used_and_measured() {
     let tmp = tempfile::tempdir().expect("tmp");
     let plugin: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v4.json").expect("plugin"),
+        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v5.json").expect("plugin"),
     )
     .expect("json");
     let on = plugin["judges"]["smile"]["calibrated"]["on"]
@@ -2017,10 +2017,10 @@ fn calibrated_ends_are_used_and_measured() {
     let copy = tmp.path().join("copy");
     std::fs::create_dir(&copy).expect("mkdir");
     let model = Path::new("models/dcgan-digiface64");
-    std::fs::copy(model.join("plugin-v4.json"), copy.join("plugin.json")).expect("copy");
+    std::fs::copy(model.join("plugin-v5.json"), copy.join("plugin.json")).expect("copy");
     std::fs::copy(
-        model.join("plugin-v4.safetensors"),
-        copy.join("plugin-v4.safetensors"),
+        model.join("plugin-v5.safetensors"),
+        copy.join("plugin-v5.safetensors"),
     )
     .expect("copy");
     let report = ok(&[
