@@ -272,8 +272,23 @@ fn train_readout_and_conditional_sampling() {
         "64",
     ]);
     assert!(out.contains("lefty") && out.contains("accuracy"), "{out}");
+    assert!(out.contains("moves a held-out latent"), "{out}");
     assert!(
         plugin_dir.join("plugin.json").exists() && plugin_dir.join("plugin.safetensors").exists()
+    );
+    // A negative edit-distance weight is refused before any training.
+    assert!(
+        fails(&[
+            "train",
+            "--latents",
+            s(&lat),
+            "--labels",
+            s(&lab),
+            "--edit-distance=-1",
+            "--out",
+            s(&tmp.path().join("neg"))
+        ])
+        .contains("edit-distance weight -1")
     );
     // Never replace a trained plugin.
     assert!(

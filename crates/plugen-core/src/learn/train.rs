@@ -98,9 +98,13 @@ impl TrainConfig {
             && self.sigma_start > 0.0
             && self.sigma_end > 0.0
             && self.sigma_start.is_finite()
-            && self.sigma_end.is_finite()
-            && self.edit_distance_weight.is_finite()
-            && self.edit_distance_weight >= 0.0;
+            && self.sigma_end.is_finite();
+        if !(self.edit_distance_weight.is_finite() && self.edit_distance_weight >= 0.0) {
+            return Err(Error::invalid(format!(
+                "edit-distance weight {}: expected a finite number >= 0",
+                self.edit_distance_weight
+            )));
+        }
         if !ok {
             return Err(Error::invalid(format!(
                 "invalid training settings: {self:?}"
