@@ -438,7 +438,7 @@ pub struct CellReport {
     pub cell: String,
     /// Rows in the user's dataset.
     pub before: usize,
-    /// Faces planned.
+    /// Faces planned (in this shard, for a sharded run).
     pub planned: usize,
     /// Faces written.
     pub written: usize,
@@ -507,7 +507,12 @@ pub fn fill(
         .map(|c| CellReport {
             cell: spec.describe(c),
             before: census.counts[c],
-            planned: planned[c],
+            // This shard's share of the cell (all of it without --shard).
+            planned: slots
+                .iter()
+                .enumerate()
+                .filter(|&(i, &cell)| cell == c && shard.owns(i))
+                .count(),
             written: 0,
             draws: 0,
             acceptance: 0.0,
