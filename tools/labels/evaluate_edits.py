@@ -110,8 +110,10 @@ def latents_of(out):
     return np.array([r["latent"] for r in rows], dtype=np.float32)
 
 
-def matched(args):
-    """The matched-success table; see the module documentation."""
+def fresh_faces(args):
+    """args.n fresh latents (seed 777), rendered and labelled in WORK/fresh, and
+    the linear baseline's training rows: (z, pixels, identity descriptors,
+    binary labels per attribute, label values per face, train latents, train rows)."""
     os.makedirs(args.work, exist_ok=True)
     z = np.random.default_rng(777).standard_normal((args.n, 100)).astype(np.float32)
     base_path = os.path.join(args.work, "fresh.npy")
@@ -124,7 +126,12 @@ def matched(args):
     base_vals = [label_values(s) for s in base]
     train_z = np.load(args.train_latents).astype(np.float64)
     train_rows = list(csv.DictReader(open(args.train_labels)))[: len(train_z)]
-    train_z = train_z[: len(train_rows)]
+    return z, base_px, base_id, label, base_vals, train_z[: len(train_rows)], train_rows
+
+
+def matched(args):
+    """The matched-success table; see the module documentation."""
+    z, base_px, base_id, label, base_vals, train_z, train_rows = fresh_faces(args)
 
     plugins = [("v4" if "v4" in os.path.basename(args.plugin) else "base", args.plugin)]
     plugins += [tuple(c.split("=", 1)) for c in args.compare]
@@ -260,20 +267,7 @@ def main():
     args = ap.parse_args()
     if args.matched:
         return matched(args)
-    os.makedirs(args.work, exist_ok=True)
-    z = np.random.default_rng(777).standard_normal((args.n, 100)).astype(np.float32)
-    base_path = os.path.join(args.work, "fresh.npy")
-    np.save(base_path, z)
-    base_dir = os.path.join(args.work, "fresh")
-    base = render_and_label(args.plugen, args.plugin, base_path, base_dir)
-    base_px = pixels(base_dir, args.n)
-    base_id = descriptors(base_dir, base_px)
-    label = {a: [positive(a, s) for s in base] for a in BINARY}
-    base_vals = [label_values(s) for s in base]
-
-    train_z = np.load(args.train_latents).astype(np.float64)
-    train_rows = list(csv.DictReader(open(args.train_labels)))[: len(train_z)]
-    train_z = train_z[: len(train_rows)]
+    z, base_px, base_id, label, base_vals, train_z, train_rows = fresh_faces(args)
 
     lines = [
         "| attribute | method | edit took | others kept | same person | identity distance | mean pixel change | n |",
