@@ -16,7 +16,10 @@ if ! diff <(sed -n '/^#SBATCH --job-name/,/--shard/p' tools/slurm/fill-array.sba
 fi
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurmctld slurmd slurm-client munge >/dev/null
+  echo "slurm: installing slurmctld slurmd slurm-client munge"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    slurmctld slurmd slurm-client munge >/dev/null
 fi
 work=$(mktemp -d /tmp/plugen-slurm.XXXXXX)
 pids=()
