@@ -30,7 +30,9 @@ the first strength that gets there (or at its strongest, marked, when none
 does), on the same fresh faces: same person, other attributes kept, mean
 |dz| and mean pixel change. Methods: the plugin's flow and minimal edits,
 every `--compare NAME=PLUGIN_JSON`'s flow and minimal edits, and the linear
-baseline.
+baseline. `--stop-per-face` adds, from the same folders, each face at the
+first strength its own edit took (judged by the labeller: what an edit that
+stops where a judge agrees could reach).
 
   python3 tools/labels/evaluate_edits.py WORK_DIR --matched --plugin V4_JSON
       --compare v5=V5_JSON --train-latents ... --train-labels ... [-n 200]
@@ -171,16 +173,38 @@ def matched(args):
             f"{(dist < SAME_PERSON).mean():.1%} | {dist.mean():.3f} | {dz.mean():.2f} | {change.mean():.3f} | {total} |"
         )
 
+    steered = []
     lines = [
         "| attribute | method | strength | edit took | others kept | same person | identity distance | mean \\|Δz\\| | mean pixel change | n |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
+    def stopped_per_face(tried):
+        """Each face's edit at the first strength tried at which it took (else the
+        last): the same success as the last strength, moving no further than needed."""
+        groups = []
+        for g in range(len(tried[-1])):
+            n = len(tried[-1][g][0])
+            pick = [next((k for k in range(len(tried)) if tried[k][g][4][j]), len(tried) - 1) for j in range(n)]
+            at = [tried[k][g] for k in pick]
+            groups.append(
+                (
+                    tried[-1][g][0],
+                    [a[1][j] for j, a in enumerate(at)],
+                    np.stack([a[2][j] for j, a in enumerate(at)]),
+                    np.stack([a[3][j] for j, a in enumerate(at)]),
+                    [a[4][j] for j, a in enumerate(at)],
+                    np.stack([a[5][j] for j, a in enumerate(at)]),
+                )
+            )
+        return groups
+
     def ladder_for(attr, name, plugin, mode, edit_groups):
         ladder = POSE_LADDER if attr in POSE else BINARY_LADDER["linear" if plugin is None else "plugin"]
-        last = None
+        last, tried = None, []
         for s in ladder:
             groups = edit_groups(s)
+            tried.append(groups)
             total = sum(len(g[0]) for g in groups)
             rate = sum(int(np.sum(g[4])) for g in groups) / max(total, 1)
             print(f"  {attr} {name} strength {s:g}: {rate:.1%}", flush=True)
@@ -189,6 +213,9 @@ def matched(args):
                 break
         lines.append(row(attr, name, *last))
         print(lines[-1], flush=True)
+        if args.stop_per_face and len(tried) > 1:
+            steered.append(row(attr, f"{name}, stopped per face", last[0], last[1], stopped_per_face(tried)))
+            print(steered[-1], flush=True)
 
     for attr in BINARY:
         y = np.array([r[attr] for r in train_rows])
@@ -246,6 +273,9 @@ def matched(args):
 
             ladder_for(attr, name, plugin, mode, edit_groups)
 
+    if steered:
+        lines += ["", "Stopped per face (each face at the first ladder strength its edit took, judged by the labeller):", ""]
+        lines += lines[:2] + steered
     report = "\n".join(lines)
     print(report)
     with open(os.path.join(args.work, "report_matched.md"), "w") as f:
@@ -263,6 +293,11 @@ def main():
     ap.add_argument("--plugen", default=os.path.join(ROOT, "target", "release", "plugen"))
     ap.add_argument("--matched", action="store_true", help="each method at the strength where 95 %% of edits take")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=PLUGIN_JSON", help="another plugin (--matched)")
+    ap.add_argument(
+        "--stop-per-face",
+        action="store_true",
+        help="(--matched) also each face at the first strength its edit took, judged by the labeller",
+    )
     ap.add_argument("--methods", nargs="*", help="only these methods (--matched), e.g. 'v4 flow' linear")
     args = ap.parse_args()
     if args.matched:
