@@ -228,6 +228,14 @@ enum Command {
         /// (the nearest latent with the requested readout, other attributes kept).
         #[arg(long, default_value = "flow", value_parser = parse_edit_mode)]
         mode: EditMode,
+        /// Stop each judged binary attribute's flow edit at the weakest of
+        /// ±1, ±1.5, … up to the value asked at which the judges (models/judges)
+        /// read the asked side; the sidecar's `requested` says where it stopped.
+        #[arg(long)]
+        until_judged: bool,
+        /// Judges folder for --until-judged (default: judges/ beside the model folder).
+        #[arg(long, requires = "until_judged")]
+        judges: Option<PathBuf>,
         /// Upscale the PNG by this integer factor.
         #[arg(long, default_value_t = 1)]
         scale: u32,
@@ -613,20 +621,39 @@ fn project_one(
     ))
 }
 
+/// How `plugen edit` moves a latent: the mode, and the judges that stop it.
+#[derive(Clone, Copy)]
+struct EditHow<'a> {
+    mode: EditMode,
+    judges: Option<&'a JudgeSet>,
+}
+
 fn edit_and_write(
     model: &Model,
     start: &[f32],
     sets: &[(String, f32)],
-    mode: EditMode,
+    how: EditHow,
     png: &Path,
     scale: u32,
     overwrite: Overwrite,
 ) -> Result<Sidecar> {
     let mut z = start.to_vec();
     let mut s = Sidecar::new(Vec::new(), model.generator_sha256());
+    let mut requested: Vec<(String, f32)> = sets.to_vec();
     match model.plugin() {
         Some(p) => {
-            if !sets.is_empty() {
+            if let (Some(judges), false) = (how.judges, sets.is_empty()) {
+                let (edited, used) =
+                    edit::edit_until_judged(model, judges, start, &p.resolve(sets)?)?;
+                z = edited;
+                for (name, value) in requested.iter_mut() {
+                    let k = p.index_of(name)?;
+                    if let Some(v) = used.get(k).copied().flatten() {
+                        *value = p.attributes()[k].from_flow(v);
+                    }
+                }
+            } else if !sets.is_empty() {
+                let mode = how.mode;
                 z = match mode {
                     EditMode::Flow => {
                         let mut session = EditSession::from_latent(p, start)?;
@@ -640,7 +667,7 @@ fn edit_and_write(
             s.readout = names
                 .zip(p.readout(&Latents::new(z.len(), z.clone())?)?.remove(0))
                 .collect();
-            s.requested = sets.iter().cloned().collect();
+            s.requested = requested.into_iter().collect();
             s.plugin_sha256 = Some(p.weights_sha256().to_string());
         }
         None if sets.is_empty() => {}
@@ -1007,6 +1034,8 @@ pub fn run(cli: Cli) -> Result<()> {
             all,
             sets,
             mode,
+            until_judged,
+            judges,
             scale,
             out,
             overwrite,
@@ -1015,13 +1044,32 @@ pub fn run(cli: Cli) -> Result<()> {
             let rows = latents::read(&latent, model.latent_dim())?;
             let sets = parse_sets(model.plugin(), &sets)?;
             let overwrite = Overwrite::when(overwrite);
+            let judges = if until_judged {
+                if mode != EditMode::Flow {
+                    return Err(Error::invalid(
+                        "--until-judged stops flow edits; drop --mode",
+                    ));
+                }
+                if model.plugin().is_none_or(|p| p.judges().is_empty()) {
+                    return Err(Error::invalid(
+                        "--until-judged: this plugin has no judge map (no attribute is judged)",
+                    ));
+                }
+                Some(JudgeSet::load(&judges_dir(&model, judges.as_deref()))?)
+            } else {
+                None
+            };
+            let how = EditHow {
+                mode,
+                judges: judges.as_ref(),
+            };
             if all {
                 std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
                 let mut manifest = String::new();
                 for i in 0..rows.count() {
                     let png = out.join(format!("{i:06}.png"));
                     let mut s =
-                        edit_and_write(&model, rows.row(i), &sets, mode, &png, scale, overwrite)?;
+                        edit_and_write(&model, rows.row(i), &sets, how, &png, scale, overwrite)?;
                     s.index = Some(i as u64);
                     manifest.push_str(
                         &serde_json::to_string(&s).map_err(|e| Error::invalid(e.to_string()))?,
@@ -1037,7 +1085,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let start = row_at(&rows, index, &latent)?;
-            edit_and_write(&model, start, &sets, mode, &out, scale, overwrite)?;
+            edit_and_write(&model, start, &sets, how, &out, scale, overwrite)?;
             println!(
                 "wrote {} and {}",
                 out.display(),

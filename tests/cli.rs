@@ -2106,3 +2106,111 @@ fn eval_reports_what_the_judges_read() {
     ]);
     assert!(e.contains("judges.json"), "{e}");
 }
+
+/// `edit --until-judged` stops each face's smile edit at the weakest strength
+/// the judges agree with: where it stopped short of the value asked, the
+/// judges read a smile; on average it moves the latent less than the plain
+/// edit to the value asked. It needs a flow edit and a plugin with a judge map.
+#[test]
+fn edit_until_judged_stops_where_the_judges_agree() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let z = tmp.path().join("z.npy");
+    let start = SeededRng::new(31, 0).normal_vec(12 * 100);
+    std::fs::write(&z, npy::encode(&[12, 100], &start)).expect("write");
+    let (judged, plain) = (tmp.path().join("j"), tmp.path().join("p"));
+    let common = ["edit", "--all", "--latent", s(&z), "--set", "smile=3"];
+    ok(&[&common[..], &["--until-judged", "--out", s(&judged)]].concat());
+    ok(&[&common[..], &["--out", s(&plain)]].concat());
+    let rows = |dir: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("manifest.jsonl"))
+            .expect("manifest")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let moved = |r: &serde_json::Value, i: usize| -> f64 {
+        (0..100)
+            .map(|j| (r["latent"][j].as_f64().expect("latent") - start[i * 100 + j] as f64).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (j, p) = (rows(&judged), rows(&plain));
+    let csv = ok(&["judge", s(&judged)]);
+    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
+    let happy = header
+        .iter()
+        .position(|h| *h == "judge_happy")
+        .expect("judge_happy");
+    let readings: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .nth(happy)
+                .expect("field")
+                .parse()
+                .expect("number")
+        })
+        .collect();
+    let (mut short, mut total_j, mut total_p) = (0, 0.0, 0.0);
+    for i in 0..12 {
+        let used = j[i]["requested"]["smile"].as_f64().expect("requested");
+        assert!((1.0..=3.0).contains(&used), "{used}");
+        if used < 3.0 {
+            short += 1;
+            assert!(
+                readings[i] >= 0.5,
+                "face {i} stopped at {used}, happy {}",
+                readings[i]
+            );
+        }
+        assert_eq!(p[i]["requested"]["smile"].as_f64(), Some(3.0));
+        total_j += moved(&j[i], i);
+        total_p += moved(&p[i], i);
+    }
+    assert!(short >= 6, "only {short} of 12 stopped before +3");
+    assert!(total_j < total_p, "{total_j} vs {total_p}");
+    // Bad combinations, one line each.
+    let e = fails(
+        &[
+            &common[..],
+            &[
+                "--until-judged",
+                "--mode",
+                "minimal",
+                "--out",
+                s(&tmp.path().join("m")),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(e.contains("--until-judged stops flow edits"), "{e}");
+    let bare = tmp.path().join("bare");
+    std::fs::create_dir(&bare).expect("mkdir");
+    let model = Path::new("models/dcgan-digiface64");
+    let mut manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model.join("plugin-v5.json")).expect("plugin"),
+    )
+    .expect("json");
+    manifest.as_object_mut().expect("object").remove("judges");
+    std::fs::write(bare.join("plugin.json"), manifest.to_string()).expect("write");
+    std::fs::copy(
+        model.join("plugin-v5.safetensors"),
+        bare.join("plugin-v5.safetensors"),
+    )
+    .expect("copy");
+    let e = fails(
+        &[
+            &common[..],
+            &[
+                "--plugin",
+                s(&bare),
+                "--until-judged",
+                "--out",
+                s(&tmp.path().join("b")),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(e.contains("no judge map"), "{e}");
+}

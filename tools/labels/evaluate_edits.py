@@ -28,7 +28,8 @@ the linear baseline; pose: the target offset times 1, 1.4, 1.8 while success
 is still counted against the plain offset); the table reports each method at
 the first strength that gets there (or at its strongest, marked, when none
 does), on the same fresh faces: same person, other attributes kept, mean
-|dz| and mean pixel change. Methods: the plugin's flow and minimal edits,
+|dz| and mean pixel change. Methods: the plugin's flow and minimal edits, its
+judged edit (`plugen edit --until-judged`, asked +-3, smile and male only),
 every `--compare NAME=PLUGIN_JSON`'s flow and minimal edits, and the linear
 baseline. `--stop-per-face` adds, from the same folders, each face at the
 first strength its own edit took (judged by the labeller: what an edit that
@@ -64,7 +65,8 @@ def run(*args):
 def render_and_label(plugen, plugin, latents_path, out, sets=(), mode="flow"):
     if not os.path.exists(os.path.join(out, "scores.csv")):
         extra = [a for s in sets for a in ("--set", s)]
-        run(plugen, "edit", "--all", "--mode", mode, "--plugin", plugin, "--latent", latents_path, "--out", out, *extra)
+        how = ["--mode", "flow", "--until-judged"] if mode == "judged" else ["--mode", mode]
+        run(plugen, "edit", "--all", *how, "--plugin", plugin, "--latent", latents_path, "--out", out, *extra)
         run(sys.executable, os.path.join(HERE, "label.py"), out, "--no-latents")
     scores = list(csv.DictReader(open(os.path.join(out, "scores.csv"))))
     scores.sort(key=lambda r: int(r["index"]))
@@ -103,6 +105,7 @@ def least_squares(z, y):
 BINARY_LADDER = {"plugin": [1.0, 1.5, 2.0, 2.5, 3.0], "linear": [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0]}
 POSE_LADDER = [1.0, 1.4, 1.8]
 TARGET = 0.95
+JUDGED = ("smile", "male")  # the attributes plugen's judges decide (`--until-judged`)
 
 
 def latents_of(out):
@@ -137,7 +140,8 @@ def matched(args):
 
     plugins = [("v4" if "v4" in os.path.basename(args.plugin) else "base", args.plugin)]
     plugins += [tuple(c.split("=", 1)) for c in args.compare]
-    methods = [(f"{n} {m}", p, m) for n, p in plugins for m in ("flow", "minimal")] + [("linear", None, None)]
+    modes = ("flow", "minimal", "judged")
+    methods = [(f"{n} {m}", p, m) for n, p in plugins for m in modes] + [("linear", None, None)]
     if args.methods:
         methods = [m for m in methods if m[0] in args.methods]
 
@@ -200,7 +204,10 @@ def matched(args):
         return groups
 
     def ladder_for(attr, name, plugin, mode, edit_groups):
-        ladder = POSE_LADDER if attr in POSE else BINARY_LADDER["linear" if plugin is None else "plugin"]
+        if mode == "judged":
+            ladder = [3.0]  # `plugen edit --until-judged` stops each face itself
+        else:
+            ladder = POSE_LADDER if attr in POSE else BINARY_LADDER["linear" if plugin is None else "plugin"]
         last, tried = None, []
         for s in ladder:
             groups = edit_groups(s)
@@ -224,6 +231,8 @@ def matched(args):
         n_hat = w / np.linalg.norm(w)
         d = (z @ w + b) / np.linalg.norm(w)
         for name, plugin, mode in methods:
+            if mode == "judged" and attr not in JUDGED:
+                continue
             tag = name.replace(" ", "_")
 
             def edit_groups(s):
@@ -252,6 +261,8 @@ def matched(args):
         known = y != ""
         w, b = least_squares(train_z[known], y[known].astype(float))
         for name, plugin, mode in methods:
+            if mode == "judged":
+                continue
             tag = name.replace(" ", "_")
 
             def edit_groups(s):

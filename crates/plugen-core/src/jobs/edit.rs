@@ -14,7 +14,10 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::io::latents::Latents;
+use crate::jobs::loaded::Model;
+use crate::model::attributes::AttributeKind;
 use crate::model::flow::invert;
+use crate::model::judges::{JudgeSet, Verdict};
 use crate::model::plugin::Plugin;
 
 /// How an edit moves a latent; see the module documentation.
@@ -68,6 +71,69 @@ pub fn edit(
             None => plugin.edit(latent, values),
         },
     }
+}
+
+/// Strengths (flow units) a judged edit tries, weakest first.
+pub const JUDGED_LADDER: [f32; 5] = [1.0, 1.5, 2.0, 2.5, 3.0];
+
+/// A flow edit that stops where the judges agree: every judged binary
+/// attribute asked in `values` is set to ±s for the smallest s of
+/// [`JUDGED_LADDER`] (never beyond the |value| asked) at which the judges read
+/// the asked side on the rendered face; the other values are set as asked.
+/// Returns the latent and the values used (the values asked when no
+/// strength is agreed on). The tries are rendered and judged as one batch.
+pub fn edit_until_judged(
+    model: &Model,
+    judges: &JudgeSet,
+    latent: &[f32],
+    values: &[Option<f32>],
+) -> Result<(Vec<f32>, Vec<Option<f32>>)> {
+    let plugin = model.require_plugin()?;
+    let map = plugin.judges();
+    let judged: Vec<usize> = plugin
+        .attributes()
+        .iter()
+        .enumerate()
+        .filter(|(k, a)| {
+            a.kind == AttributeKind::Binary
+                && map.rule(&a.name).is_some_and(|r| r.threshold.is_some())
+                && values.get(*k).copied().flatten().is_some_and(|v| v != 0.0)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    if judged.is_empty() {
+        return Ok((plugin.edit(latent, values)?, values.to_vec()));
+    }
+    let mut tries: Vec<Vec<Option<f32>>> = Vec::new();
+    for s in JUDGED_LADDER {
+        let mut v = values.to_vec();
+        for &k in &judged {
+            let asked = values[k].unwrap_or(0.0);
+            v[k] = Some(asked.signum() * s.min(asked.abs()));
+        }
+        if tries.last() != Some(&v) {
+            tries.push(v);
+        }
+    }
+    if tries.last().map(Vec::as_slice) != Some(values) {
+        tries.push(values.to_vec());
+    }
+    let dim = latent.len();
+    let mut batch = Vec::with_capacity(tries.len() * dim);
+    for v in &tries {
+        batch.extend(plugin.edit(latent, v)?);
+    }
+    let edited = Latents::new(dim, batch)?;
+    let images = model.render(&edited)?;
+    let readings = judges.read(&images.iter().collect::<Vec<_>>())?;
+    let agreed = readings.iter().position(|r| {
+        judged.iter().all(|&k| {
+            let want = values[k].unwrap_or(0.0) > 0.0;
+            map.verdict(&plugin.attributes()[k].name, r) == Verdict::Class(want)
+        })
+    });
+    let t = agreed.unwrap_or(tries.len() - 1);
+    Ok((edited.row(t).to_vec(), tries.swap_remove(t)))
 }
 
 /// The minimal edit, or `None` when it does not reach the targets.
