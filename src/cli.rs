@@ -653,14 +653,13 @@ fn edit_and_write(
                     }
                 }
             } else if !sets.is_empty() {
-                let mode = how.mode;
-                z = match mode {
+                z = match how.mode {
                     EditMode::Flow => {
                         let mut session = EditSession::from_latent(p, start)?;
                         session.set_named(p, sets)?;
                         session.latent(p)?
                     }
-                    EditMode::Minimal => edit::edit(p, start, &p.resolve(sets)?, mode)?,
+                    EditMode::Minimal => edit::edit(p, start, &p.resolve(sets)?, how.mode)?,
                 };
             }
             let names = p.attributes().iter().map(|a| a.name.clone());
