@@ -54,6 +54,25 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
 
+/// `dir/bare`: a copy of the default plugin without its judge map.
+fn bare_plugin(dir: &Path) -> PathBuf {
+    let bare = dir.join("bare");
+    std::fs::create_dir(&bare).expect("mkdir");
+    let model = Path::new("models/dcgan-digiface64");
+    let mut manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(model.join("plugin-v5.json")).expect("plugin"),
+    )
+    .expect("json");
+    manifest.as_object_mut().expect("object").remove("judges");
+    std::fs::write(bare.join("plugin.json"), manifest.to_string()).expect("write");
+    std::fs::copy(
+        model.join("plugin-v5.safetensors"),
+        bare.join(manifest["weights"].as_str().expect("weights")),
+    )
+    .expect("copy");
+    bare
+}
+
 fn pngs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("dir")
@@ -1908,20 +1927,7 @@ fn fill_verified_by_the_judges_holds_what_it_claims() {
         assert!(r["judge_male"].as_f64().expect("judged") < 0.1, "{r}");
     }
     // A plugin without a judge map.
-    let bare = tmp.path().join("bare");
-    std::fs::create_dir(&bare).expect("mkdir");
-    let model = Path::new("models/dcgan-digiface64");
-    let mut manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(model.join("plugin-v5.json")).expect("plugin"),
-    )
-    .expect("json");
-    manifest.as_object_mut().expect("object").remove("judges");
-    std::fs::write(bare.join("plugin.json"), manifest.to_string()).expect("write");
-    std::fs::copy(
-        model.join("plugin-v5.safetensors"),
-        bare.join(manifest["weights"].as_str().expect("weights")),
-    )
-    .expect("copy");
+    let bare = bare_plugin(tmp.path());
     let never = tmp.path().join("never");
     let bare_json = bare.join("plugin.json");
     let asks: [&[&str]; 2] = [
@@ -2185,20 +2191,7 @@ fn edit_until_judged_stops_where_the_judges_agree() {
         .concat(),
     );
     assert!(e.contains("--until-judged stops flow edits"), "{e}");
-    let bare = tmp.path().join("bare");
-    std::fs::create_dir(&bare).expect("mkdir");
-    let model = Path::new("models/dcgan-digiface64");
-    let mut manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(model.join("plugin-v5.json")).expect("plugin"),
-    )
-    .expect("json");
-    manifest.as_object_mut().expect("object").remove("judges");
-    std::fs::write(bare.join("plugin.json"), manifest.to_string()).expect("write");
-    std::fs::copy(
-        model.join("plugin-v5.safetensors"),
-        bare.join("plugin-v5.safetensors"),
-    )
-    .expect("copy");
+    let bare = bare_plugin(tmp.path());
     let e = fails(
         &[
             &common[..],

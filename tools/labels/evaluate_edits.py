@@ -84,6 +84,21 @@ def descriptors(out, px):
     return np.load(path)
 
 
+def others_kept(attr, label, idx, scores):
+    """(kept, counted): how many labels of the binary attributes other than
+    `attr` are the same after the edit (faces idx, edited scores) as before."""
+    kept = counted = 0
+    for other in BINARY:
+        if other == attr:
+            continue
+        for i, s in zip(idx, scores):
+            before, after = label[other][i], positive(other, s)
+            if before is not None and after is not None:
+                kept += int(before == after)
+                counted += 1
+    return kept, counted
+
+
 def logistic(z, y, steps=3000, lr=0.5, l2=1e-3):
     w, b = np.zeros(z.shape[1]), 0.0
     pos = y.mean()
@@ -159,14 +174,8 @@ def matched(args):
         kept = kept_total = 0
         dist, change, dz = [], [], []
         for idx, scores, px, ids, success, lat in groups:
-            for other in BINARY:
-                if other == attr:
-                    continue
-                for i, s in zip(idx, scores):
-                    before, after = label[other][i], positive(other, s)
-                    if before is not None and after is not None:
-                        kept += int(before == after)
-                        kept_total += 1
+            k, t = others_kept(attr, label, idx, scores)
+            kept, kept_total = kept + k, kept_total + t
             dist.append(np.linalg.norm(ids - base_id[idx], axis=1))
             change.append(np.abs(px.astype(np.float32) - base_px[idx].astype(np.float32)).mean(axis=(1, 2, 3)) / 255)
             dz.append(np.linalg.norm(lat - z[idx], axis=1))
@@ -329,14 +338,8 @@ def main():
             idx, scores, px, ids, success = g
             total += len(idx)
             took += int(sum(success))
-            for other in BINARY:
-                if other == attr:
-                    continue
-                for i, s in zip(idx, scores):
-                    before, after = label[other][i], positive(other, s)
-                    if before is not None and after is not None:
-                        kept += int(before == after)
-                        kept_total += 1
+            k, t = others_kept(attr, label, idx, scores)
+            kept, kept_total = kept + k, kept_total + t
             d = np.linalg.norm(ids - base_id[idx], axis=1)
             dist.append(d)
             same += int((d < SAME_PERSON).sum())
