@@ -21,7 +21,6 @@ use plugen_core::jobs::evaluate;
 use plugen_core::jobs::fill;
 use plugen_core::jobs::judge;
 use plugen_core::jobs::projection;
-use plugen_core::jobs::session::EditSession;
 use plugen_core::jobs::sweep;
 use plugen_core::learn::labelling::{self, LabelSet};
 use plugen_core::learn::train::{self, AttributeMeta, TrainConfig};
@@ -637,44 +636,18 @@ fn edit_and_write(
     scale: u32,
     overwrite: Overwrite,
 ) -> Result<Sidecar> {
-    let mut z = start.to_vec();
+    let edit::NamedEdit {
+        latent: z,
+        used: requested,
+    } = edit::edit_named(model, start, sets, how.mode, how.judges)?;
     let mut s = Sidecar::new(Vec::new(), model.generator_sha256());
-    let mut requested: Vec<(String, f32)> = sets.to_vec();
-    match model.plugin() {
-        Some(p) => {
-            if let (Some(judges), false) = (how.judges, sets.is_empty()) {
-                let (edited, used) =
-                    edit::edit_until_judged(model, judges, start, &p.resolve(sets)?)?;
-                z = edited;
-                for (name, value) in requested.iter_mut() {
-                    let k = p.index_of(name)?;
-                    if let Some(v) = used.get(k).copied().flatten() {
-                        *value = p.attributes()[k].from_flow(v);
-                    }
-                }
-            } else if !sets.is_empty() {
-                z = match how.mode {
-                    EditMode::Flow => {
-                        let mut session = EditSession::from_latent(p, start)?;
-                        session.set_named(p, sets)?;
-                        session.latent(p)?
-                    }
-                    EditMode::Minimal => edit::edit(p, start, &p.resolve(sets)?, how.mode)?,
-                };
-            }
-            let names = p.attributes().iter().map(|a| a.name.clone());
-            s.readout = names
-                .zip(p.readout(&Latents::new(z.len(), z.clone())?)?.remove(0))
-                .collect();
-            s.requested = requested.into_iter().collect();
-            s.plugin_sha256 = Some(p.weights_sha256().to_string());
-        }
-        None if sets.is_empty() => {}
-        None => {
-            return Err(Error::invalid(
-                "--set needs a plugin; this model has none (pass --plugin PATH)",
-            ));
-        }
+    if let Some(p) = model.plugin() {
+        let names = p.attributes().iter().map(|a| a.name.clone());
+        s.readout = names
+            .zip(p.readout(&Latents::new(z.len(), z.clone())?)?.remove(0))
+            .collect();
+        s.requested = requested.into_iter().collect();
+        s.plugin_sha256 = Some(p.weights_sha256().to_string());
     }
     let json = png.with_extension("json");
     if overwrite == Overwrite::Never && json.exists() {
@@ -704,43 +677,18 @@ fn parse_shard(s: Option<&str>) -> Result<dataset::Shard> {
     s.map_or(Ok(dataset::Shard::WHOLE), str::parse)
 }
 
-/// `--judges DIR`, or the judges folder beside the model's bundle.
-fn judges_dir(model: &Model, judges: Option<&Path>) -> PathBuf {
-    judges.map_or_else(
-        || JudgeSet::dir_beside(model.bundle().dir()),
-        Path::to_path_buf,
-    )
-}
-
-/// The check of `--verify` and the judges it needs: `auto`/`on` take the
-/// judges where the plugin has a judge map and they load (else the plugin's
-/// readout, saying why on one line).
+/// The check of `--verify` and the judges it needs (see
+/// [`dataset::choose_verify`]); a fallback is said on one line.
 fn verification(
     model: &Model,
     verify: &str,
     judges: Option<&Path>,
 ) -> Result<(fill::Verify, Option<JudgeSet>)> {
-    let dir = judges_dir(model, judges);
-    let has_map = model.plugin().is_some_and(|p| !p.judges().is_empty());
-    match verify {
-        "auto" | "on" if !has_map => Ok((fill::Verify::Plugin, None)),
-        "auto" | "on" => match JudgeSet::load(&dir) {
-            Ok(j) => Ok((fill::Verify::Judge, Some(j))),
-            Err(e) => {
-                eprintln!("plugen: {e}: checking faces with the plugin's readout instead");
-                Ok((fill::Verify::Plugin, None))
-            }
-        },
-        "judge" => {
-            if !has_map {
-                return Err(Error::invalid(
-                    "--verify judge: this plugin has no judge map (use --verify plugin)",
-                ));
-            }
-            Ok((fill::Verify::Judge, Some(JudgeSet::load(&dir)?)))
-        }
-        other => Ok((other.parse()?, None)),
+    let chosen = dataset::choose_verify(model, verify, judges)?;
+    if let Some(note) = &chosen.note {
+        eprintln!("plugen: {note}");
     }
+    Ok((chosen.verify, chosen.judges))
 }
 
 /// One line saying how faces were checked, naming the unjudged attributes.
@@ -923,11 +871,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 temperature,
                 scale,
                 verify,
-                max_tries: match verify {
-                    fill::Verify::Judge => 16,
-                    fill::Verify::Plugin => 8,
-                    fill::Verify::Off => 1,
-                },
+                max_tries: verify.max_draws(),
                 generator_sha256: String::new(),
                 plugin_sha256: None,
             };
@@ -978,29 +922,16 @@ pub fn run(cli: Cli) -> Result<()> {
             let shard = parse_shard(shard.as_deref())?;
             let model = model.load(&plugin)?;
             let (verify, judges) = verification(&model, &verify, judges.as_deref())?;
-            let spec = fill::CellSpec::parse(model.require_plugin()?, &by)?;
-            let census = fill::census(&spec, &have)?;
             let target = match (per_cell, total) {
                 (Some(n), _) => fill::Target::PerCell(n),
                 (_, Some(n)) => fill::Target::Total(n),
                 _ => fill::Target::Largest,
             };
-            let planned = fill::plan(&census.counts, target);
-            let req = fill::FillRequest {
-                seed,
-                temperature,
-                scale,
-                verify,
-                max_tries: if verify == fill::Verify::Judge { 16 } else { 8 },
-            };
-            let todo: usize = planned.iter().sum();
+            let fill_plan = fill::FillPlan::for_table(model.require_plugin()?, &have, &by, target)?;
+            let req = fill::FillRequest::new(seed, temperature, scale, verify);
+            let todo: usize = fill_plan.planned.iter().sum();
             let pb = bar(todo as u64, "{bar:40} {pos}/{len} faces {elapsed}");
-            let unknown = census.unknown;
-            let fill_plan = fill::FillPlan {
-                spec,
-                census,
-                planned,
-            };
+            let unknown = fill_plan.census.unknown;
             let reports = fill::fill(
                 &model,
                 &fill_plan,
@@ -1044,17 +975,12 @@ pub fn run(cli: Cli) -> Result<()> {
             let sets = parse_sets(model.plugin(), &sets)?;
             let overwrite = Overwrite::when(overwrite);
             let judges = if until_judged {
-                if mode != EditMode::Flow {
-                    return Err(Error::invalid(
-                        "--until-judged stops flow edits; drop --mode",
-                    ));
-                }
                 if model.plugin().is_none_or(|p| p.judges().is_empty()) {
                     return Err(Error::invalid(
                         "--until-judged: this plugin has no judge map (no attribute is judged)",
                     ));
                 }
-                Some(JudgeSet::load(&judges_dir(&model, judges.as_deref()))?)
+                Some(JudgeSet::load(&model.judges_dir(judges.as_deref()))?)
             } else {
                 None
             };
@@ -1413,7 +1339,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dry_run,
         } => {
             let model = model.load(&plugin)?;
-            let set = JudgeSet::load(&judges_dir(&model, judges.as_deref()))?;
+            let set = JudgeSet::load(&model.judges_dir(judges.as_deref()))?;
             let req = calibrate::CalibrateRequest {
                 faces,
                 seed,
@@ -1465,7 +1391,7 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
         } => {
             let model = model.load(&plugin)?;
-            let set = JudgeSet::load(&judges_dir(&model, judges.as_deref()))?;
+            let set = JudgeSet::load(&model.judges_dir(judges.as_deref()))?;
             let req = evaluate::EvalRequest {
                 faces,
                 seed,

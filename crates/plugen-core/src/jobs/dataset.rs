@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 
@@ -88,6 +88,18 @@ pub enum Verify {
     Judge,
 }
 
+impl Verify {
+    /// Draws per image at most under this check, as `plugen sample` makes
+    /// them: 16 with the judges, 8 with the plugin's readout, 1 without a check.
+    pub fn max_draws(self) -> usize {
+        match self {
+            Self::Judge => 16,
+            Self::Plugin => 8,
+            Self::Off => 1,
+        }
+    }
+}
+
 impl std::str::FromStr for Verify {
     type Err = Error;
 
@@ -119,6 +131,53 @@ pub(crate) fn judges_for<'a>(
         )),
         (Verify::Judge, Some(j)) => Ok(Some(j)),
         _ => Ok(None),
+    }
+}
+
+/// The check a `--verify` word asks for, with the judges it needs.
+pub struct ChosenVerify {
+    /// The check.
+    pub verify: Verify,
+    /// The judges, loaded, for [`Verify::Judge`].
+    pub judges: Option<JudgeSet>,
+    /// Why `auto` fell back to the plugin's readout, where it did.
+    pub note: Option<String>,
+}
+
+/// Resolves `--verify` (`auto`/`on`, `judge`, `plugin` or `off`): `auto` and
+/// `on` take the judges (from `judges`, else beside the model) where the plugin
+/// has a judge map and they load, else the plugin's readout (with a note
+/// saying why, where the judges failed to load); `judge` without a judge map
+/// or loadable judges is an error.
+pub fn choose_verify(model: &Model, verify: &str, judges: Option<&Path>) -> Result<ChosenVerify> {
+    let dir = model.judges_dir(judges);
+    let has_map = model.plugin().is_some_and(|p| !p.judges().is_empty());
+    let chosen = |verify, judges, note| ChosenVerify {
+        verify,
+        judges,
+        note,
+    };
+    match verify {
+        "auto" | "on" if !has_map => Ok(chosen(Verify::Plugin, None, None)),
+        "auto" | "on" => match JudgeSet::load(&dir) {
+            Ok(j) => Ok(chosen(Verify::Judge, Some(j), None)),
+            Err(e) => Ok(chosen(
+                Verify::Plugin,
+                None,
+                Some(format!(
+                    "{e}: checking faces with the plugin's readout instead"
+                )),
+            )),
+        },
+        "judge" => {
+            if !has_map {
+                return Err(Error::invalid(
+                    "--verify judge: this plugin has no judge map (use --verify plugin)",
+                ));
+            }
+            Ok(chosen(Verify::Judge, Some(JudgeSet::load(&dir)?), None))
+        }
+        other => Ok(chosen(other.parse()?, None, None)),
     }
 }
 
@@ -399,25 +458,22 @@ fn recover(out: &Path) -> Result<BTreeSet<usize>> {
     Ok(done)
 }
 
-/// Samples `req.count` images into `out` (only `shard`'s, see [`Shard`]).
-/// With `resume`, continues a run that was interrupted (same request and
-/// shard required); otherwise `out` must not hold a run.
-///
-/// With a check (`req.verify`), an image whose asked binary attributes the
-/// check does not see is redrawn with fresh free coordinates (draw `t` of
-/// image `i` uses stream `i + t·2⁴⁰`), up to `req.max_tries` draws; an image
-/// no draw passes is given up on and not written. `judges` are needed for
-/// [`Verify::Judge`]; a face reads the same alone or in a batch, so its fate
-/// depends only on the seed and its index (shards stay byte-identical).
-pub fn sample(
+/// A run made ready to draw: the request with the model's hashes filled in,
+/// each kind of image's attribute values, what its check looks at, and how it fared.
+struct Prepared<'a> {
+    req: SampleRequest,
+    per_image: Vec<Vec<Option<f32>>>,
+    judges: Option<&'a JudgeSet>,
+    tries: usize,
+    asked: Vec<Vec<(usize, bool)>>,
+    cells: Vec<CellTally>,
+}
+
+fn prepare<'a>(
     model: &Model,
     req: &SampleRequest,
-    judges: Option<&JudgeSet>,
-    out: &Path,
-    resume: bool,
-    shard: Shard,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<SampleSummary> {
+    judges: Option<&'a JudgeSet>,
+) -> Result<Prepared<'a>> {
     if req.count == 0 || req.count > MAX_IMAGES {
         return Err(Error::invalid(format!("-n must be 1..={MAX_IMAGES}")));
     }
@@ -441,12 +497,11 @@ pub fn sample(
     } else {
         req.max_tries.max(1)
     };
-    // Per kind of image: what its check looks at, and how it fared.
     let asked: Vec<Vec<(usize, bool)>> = match plugin {
         Some(p) => per_image.iter().map(|r| asked_classes(p, r)).collect(),
         None => vec![Vec::new()],
     };
-    let mut cells: Vec<CellTally> = match plugin {
+    let cells: Vec<CellTally> = match plugin {
         Some(p) => per_image
             .iter()
             .map(|r| CellTally {
@@ -458,51 +513,47 @@ pub fn sample(
             .collect(),
         None => Vec::new(),
     };
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let run_path = out.join(RUN_FILE);
-    let done = if run_path.exists() {
-        if !resume {
-            return Err(Error::format(
-                out,
-                "already holds a sampling run; pass --resume to continue it, or choose another --out",
-            ));
-        }
-        let bytes = fsutil::read_limited(&run_path, 1 << 20)?;
-        let earlier: SampleRequest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::format(&run_path, format!("unreadable run description: {e}")))?;
-        if earlier != req {
-            return Err(Error::format(
-                &run_path,
-                "--resume needs the same settings, model and plugin as the interrupted run",
-            ));
-        }
-        recover(out)?
-    } else {
-        let text = serde_json::to_string_pretty(&req).map_err(|e| Error::invalid(e.to_string()))?;
-        fsutil::write_atomic(&run_path, text.as_bytes(), Overwrite::Never)?;
-        BTreeSet::new()
-    };
-    let manifest_path = out.join(MANIFEST_FILE);
-    let mut manifest = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&manifest_path)
-        .map_err(|e| Error::io(&manifest_path, e))?;
-    let owned = (0..req.count).filter(|&i| shard.owns(i)).count();
+    Ok(Prepared {
+        req,
+        per_image,
+        judges,
+        tries,
+        asked,
+        cells,
+    })
+}
+
+/// One batch of the faces a run keeps (those that passed its check), in the
+/// order they were drawn.
+struct Kept {
+    /// Image indexes in the run.
+    indices: Vec<usize>,
+    /// Their latents.
+    latents: Latents,
+    /// The plugin's readouts, user units (empty rows without a plugin).
+    readouts: Vec<Vec<f32>>,
+    /// What the judges read, where they were asked.
+    judged: Vec<Option<Reading>>,
+    /// The faces.
+    images: Vec<image::RgbImage>,
+}
+
+/// Draws images `todo` of a prepared run in batches of 64, redrawing those
+/// that fail the check, and hands each batch of kept faces to `sink`.
+fn draw(
+    model: &Model,
+    run: &mut Prepared,
+    todo: Vec<usize>,
+    sink: &mut dyn FnMut(Kept) -> Result<()>,
+) -> Result<()> {
+    let plugin = model.plugin();
     // (image, draw) pairs still to make.
-    let mut pending: Vec<(usize, usize)> = (0..req.count)
-        .filter(|&i| shard.owns(i) && !done.contains(&i))
-        .map(|i| (i, 0))
-        .collect();
-    let names: Vec<String> = plugin
-        .map(|p| p.attributes().iter().map(|a| a.name.clone()).collect())
-        .unwrap_or_default();
-    let mut written = 0;
+    let mut pending: Vec<(usize, usize)> = todo.into_iter().map(|i| (i, 0)).collect();
     while !pending.is_empty() {
         let batch: Vec<(usize, usize)> = pending.drain(..pending.len().min(64)).collect();
         let codes: Vec<f32> = batch
             .iter()
-            .flat_map(|&(i, t)| code_for(model, &req, &per_image, i, t))
+            .flat_map(|&(i, t)| code_for(model, &run.req, &run.per_image, i, t))
             .collect();
         let codes = Latents::new(model.latent_dim(), codes)?;
         let (latents, readouts) = match plugin {
@@ -510,7 +561,7 @@ pub fn sample(
             None => (codes, vec![Vec::new(); batch.len()]),
         };
         // With the judges, every draw is rendered and read.
-        let (mut drawn, judged) = match judges {
+        let (mut drawn, judged) = match run.judges {
             Some(j) => {
                 let images = render_rows(model, &latents)?;
                 let readings = j.read(&images.iter().collect::<Vec<_>>())?;
@@ -520,12 +571,18 @@ pub fn sample(
         };
         let mut keep = Vec::with_capacity(batch.len());
         for (j, &(i, t)) in batch.iter().enumerate() {
-            let kind = i % asked.len();
+            let kind = i % run.asked.len();
             let ok = match plugin {
-                Some(p) => passes(req.verify, p, &asked[kind], judged.get(j), &readouts[j]),
+                Some(p) => passes(
+                    run.req.verify,
+                    p,
+                    &run.asked[kind],
+                    judged.get(j),
+                    &readouts[j],
+                ),
                 None => true,
             };
-            let Some(tally) = cells.get_mut(kind) else {
+            let Some(tally) = run.cells.get_mut(kind) else {
                 keep.push(j);
                 continue;
             };
@@ -533,7 +590,7 @@ pub fn sample(
             if ok {
                 tally.written += 1;
                 keep.push(j);
-            } else if t + 1 < tries && !hopeless(tally.written, tally.draws) {
+            } else if t + 1 < run.tries && !hopeless(tally.written, tally.draws) {
                 pending.push((i, t + 1));
             } else {
                 tally.given_up += 1;
@@ -548,29 +605,104 @@ pub fn sample(
             None if keep.is_empty() => Vec::new(),
             None => render_rows(model, &kept)?,
         };
+        sink(Kept {
+            indices: keep.iter().map(|&j| batch[j].0).collect(),
+            latents: kept,
+            readouts: keep.iter().map(|&j| readouts[j].clone()).collect(),
+            judged: keep.iter().map(|&j| judged.get(j).cloned()).collect(),
+            images,
+        })?;
+    }
+    Ok(())
+}
+
+/// Samples `req.count` images into `out` (only `shard`'s, see [`Shard`]).
+/// With `resume`, continues a run that was interrupted (same request and
+/// shard required); otherwise `out` must not hold a run.
+///
+/// With a check (`req.verify`), an image whose asked binary attributes the
+/// check does not see is redrawn with fresh free coordinates (draw `t` of
+/// image `i` uses stream `i + t·2⁴⁰`), up to `req.max_tries` draws; an image
+/// no draw passes is given up on and not written. `judges` are needed for
+/// [`Verify::Judge`]; a face reads the same alone or in a batch, so its fate
+/// depends only on the seed and its index (shards stay byte-identical).
+pub fn sample(
+    model: &Model,
+    req: &SampleRequest,
+    judges: Option<&JudgeSet>,
+    out: &Path,
+    resume: bool,
+    shard: Shard,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<SampleSummary> {
+    let mut run = prepare(model, req, judges)?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let run_path = out.join(RUN_FILE);
+    let done = if run_path.exists() {
+        if !resume {
+            return Err(Error::format(
+                out,
+                "already holds a sampling run; pass --resume to continue it, or choose another --out",
+            ));
+        }
+        let bytes = fsutil::read_limited(&run_path, 1 << 20)?;
+        let earlier: SampleRequest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::format(&run_path, format!("unreadable run description: {e}")))?;
+        if earlier != run.req {
+            return Err(Error::format(
+                &run_path,
+                "--resume needs the same settings, model and plugin as the interrupted run",
+            ));
+        }
+        recover(out)?
+    } else {
+        let text =
+            serde_json::to_string_pretty(&run.req).map_err(|e| Error::invalid(e.to_string()))?;
+        fsutil::write_atomic(&run_path, text.as_bytes(), Overwrite::Never)?;
+        BTreeSet::new()
+    };
+    let manifest_path = out.join(MANIFEST_FILE);
+    let mut manifest = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&manifest_path)
+        .map_err(|e| Error::io(&manifest_path, e))?;
+    let count = run.req.count;
+    let owned = (0..count).filter(|&i| shard.owns(i)).count();
+    let todo: Vec<usize> = (0..count)
+        .filter(|&i| shard.owns(i) && !done.contains(&i))
+        .collect();
+    let names: Vec<String> = model
+        .plugin()
+        .map(|p| p.attributes().iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    let (seed, temperature, scale) = (run.req.seed, run.req.temperature, run.req.scale);
+    let per_image = run.per_image.clone();
+    let mut written = 0;
+    draw(model, &mut run, todo, &mut |kept| {
         // PNG encoding and writes run in parallel across the batch; an image with
         // no manifest line is a leftover of an interrupted call: same bytes, replace it.
-        keep.par_iter().zip(&images).try_for_each(|(&j, image)| {
-            let path: PathBuf = out.join(image_name(batch[j].0));
-            imaging::save_png(&path, image, req.scale, Overwrite::Allow)
-        })?;
+        kept.indices
+            .par_iter()
+            .zip(&kept.images)
+            .try_for_each(|(&i, image)| {
+                imaging::save_png(&out.join(image_name(i)), image, scale, Overwrite::Allow)
+            })?;
         let mut lines = String::new();
-        for &j in &keep {
-            let i = batch[j].0;
-            let none = Vec::new();
-            let requested = match plugin {
-                Some(_) => &per_image[i % per_image.len()],
-                None => &none,
+        for (j, &i) in kept.indices.iter().enumerate() {
+            let requested = match model.plugin() {
+                Some(_) => per_image[i % per_image.len()].as_slice(),
+                None => &[],
             };
             lines.push_str(&manifest_line(&Generated {
                 model,
                 index: i,
-                latent: latents.row(j),
-                seed: req.seed,
-                temperature: req.temperature,
+                latent: kept.latents.row(j),
+                seed,
+                temperature,
                 requested,
-                readout: &readouts[j],
-                judged: judged.get(j),
+                readout: &kept.readouts[j],
+                judged: kept.judged[j].as_ref(),
             })?);
         }
         manifest
@@ -579,20 +711,129 @@ pub fn sample(
         manifest
             .sync_data()
             .map_err(|e| Error::io(&manifest_path, e))?;
-        written += keep.len();
+        written += kept.indices.len();
         progress(done.len() + written, owned);
-    }
+        Ok(())
+    })?;
     drop(manifest);
     sort_manifest(&manifest_path)?;
     write_metadata(out, &names)?;
-    if req.verify == Verify::Off {
-        cells.clear();
+    if run.req.verify == Verify::Off {
+        run.cells.clear();
     }
     Ok(SampleSummary {
         written,
         skipped: done.len(),
-        cells,
+        cells: run.cells,
     })
+}
+
+/// The faces of a run, in memory: what [`sample`] writes into a folder, with
+/// the same faces for the same request (images given up on are left out).
+#[derive(Debug, Clone)]
+pub struct Sampled {
+    /// Image indexes in the run, ascending (the folder's file is [`image_name`] of each).
+    pub indices: Vec<usize>,
+    /// Their latents, one row per image.
+    pub latents: Latents,
+    /// Requested values per image, user units, one per plugin attribute (`None`: not asked).
+    pub requested: Vec<Vec<Option<f32>>>,
+    /// The plugin's readout per image, user units (empty rows without a plugin).
+    pub readouts: Vec<Vec<f32>>,
+    /// What the judges read per image, where they were asked.
+    pub judged: Vec<Option<Reading>>,
+    /// The faces, unscaled.
+    pub images: Vec<image::RgbImage>,
+    /// Per kind of image, with a check (empty without one).
+    pub cells: Vec<CellTally>,
+}
+
+/// One kept face of an in-memory run.
+struct Face {
+    index: usize,
+    latent: Vec<f32>,
+    readout: Vec<f32>,
+    judged: Option<Reading>,
+    image: image::RgbImage,
+}
+
+/// Samples `req.count` images into memory: image for image what [`sample`]
+/// writes for the same request (`req.scale` is not applied).
+pub fn sample_in_memory(
+    model: &Model,
+    req: &SampleRequest,
+    judges: Option<&JudgeSet>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Sampled> {
+    let mut run = prepare(model, req, judges)?;
+    let count = run.req.count;
+    let mut rows: Vec<Face> = Vec::with_capacity(count);
+    draw(model, &mut run, (0..count).collect(), &mut |kept| {
+        let Kept {
+            indices,
+            latents,
+            readouts,
+            judged,
+            images,
+        } = kept;
+        for ((((j, index), readout), judged), image) in indices
+            .into_iter()
+            .enumerate()
+            .zip(readouts)
+            .zip(judged)
+            .zip(images)
+        {
+            rows.push(Face {
+                index,
+                latent: latents.row(j).to_vec(),
+                readout,
+                judged,
+                image,
+            });
+        }
+        progress(rows.len(), count);
+        Ok(())
+    })?;
+    rows.sort_by_key(|r| r.index);
+    let unit = |values: &[Option<f32>]| -> Vec<Option<f32>> {
+        match model.plugin() {
+            Some(p) => p
+                .attributes()
+                .iter()
+                .zip(values)
+                .map(|(a, v)| v.map(|v| a.from_flow(v)))
+                .collect(),
+            None => Vec::new(),
+        }
+    };
+    let per_image: Vec<Vec<Option<f32>>> = run.per_image.iter().map(|r| unit(r)).collect();
+    let mut out = Sampled {
+        indices: Vec::with_capacity(rows.len()),
+        latents: Latents::new(
+            model.latent_dim(),
+            Vec::with_capacity(rows.len() * model.latent_dim()),
+        )?,
+        requested: Vec::with_capacity(rows.len()),
+        readouts: Vec::with_capacity(rows.len()),
+        judged: Vec::with_capacity(rows.len()),
+        images: Vec::with_capacity(rows.len()),
+        cells: Vec::new(),
+    };
+    for face in rows {
+        out.indices.push(face.index);
+        out.latents.data.extend(face.latent);
+        out.requested.push(match model.plugin() {
+            Some(_) => per_image[face.index % per_image.len()].clone(),
+            None => Vec::new(),
+        });
+        out.readouts.push(face.readout);
+        out.judged.push(face.judged);
+        out.images.push(face.image);
+    }
+    if run.req.verify != Verify::Off {
+        out.cells = run.cells;
+    }
+    Ok(out)
 }
 
 /// Rewrites a manifest in image order (redraws append out of order), atomically.

@@ -15,6 +15,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::io::latents::Latents;
 use crate::jobs::loaded::Model;
+use crate::jobs::session::EditSession;
 use crate::model::attributes::AttributeKind;
 use crate::model::flow::invert;
 use crate::model::judges::{JudgeSet, Verdict};
@@ -134,6 +135,65 @@ pub fn edit_until_judged(
     });
     let t = agreed.unwrap_or(tries.len() - 1);
     Ok((edited.row(t).to_vec(), tries.swap_remove(t)))
+}
+
+/// What [`edit_named`] made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedEdit {
+    /// The edited latent.
+    pub latent: Vec<f32>,
+    /// The values set, user units, by name.
+    pub used: Vec<(String, f32)>,
+}
+
+/// An edit as `plugen edit` makes it: the named values `sets` (user units)
+/// applied to `latent` by `mode`, or, with `judges`, a flow edit stopped
+/// where they agree ([`edit_until_judged`]). Returns the edited latent and the
+/// values used, user units (with judges: where each edit stopped). Without
+/// `sets` the latent comes back as it is.
+pub fn edit_named(
+    model: &Model,
+    latent: &[f32],
+    sets: &[(String, f32)],
+    mode: EditMode,
+    judges: Option<&JudgeSet>,
+) -> Result<NamedEdit> {
+    if judges.is_some() && mode != EditMode::Flow {
+        return Err(Error::invalid(
+            "--until-judged stops flow edits; drop --mode",
+        ));
+    }
+    if sets.is_empty() {
+        return Ok(NamedEdit {
+            latent: latent.to_vec(),
+            used: Vec::new(),
+        });
+    }
+    let Some(plugin) = model.plugin() else {
+        return Err(Error::invalid(
+            "--set needs a plugin; this model has none (pass --plugin PATH)",
+        ));
+    };
+    let mut used = sets.to_vec();
+    let z = match (judges, mode) {
+        (Some(judges), _) => {
+            let (z, values) = edit_until_judged(model, judges, latent, &plugin.resolve(sets)?)?;
+            for (name, value) in used.iter_mut() {
+                let k = plugin.index_of(name)?;
+                if let Some(v) = values.get(k).copied().flatten() {
+                    *value = plugin.attributes()[k].from_flow(v);
+                }
+            }
+            z
+        }
+        (None, EditMode::Flow) => {
+            let mut session = EditSession::from_latent(plugin, latent)?;
+            session.set_named(plugin, sets)?;
+            session.latent(plugin)?
+        }
+        (None, EditMode::Minimal) => edit(plugin, latent, &plugin.resolve(sets)?, mode)?,
+    };
+    Ok(NamedEdit { latent: z, used })
 }
 
 /// The minimal edit, or `None` when it does not reach the targets.

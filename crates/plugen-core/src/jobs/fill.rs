@@ -416,6 +416,21 @@ pub struct FillPlan {
     pub planned: Vec<usize>,
 }
 
+impl FillPlan {
+    /// The plan for filling the table at `have` along `by` (`ATTR[:BINS],…`)
+    /// up to `target`: its cells, counted, and the faces each needs.
+    pub fn for_table(plugin: &Plugin, have: &Path, by: &str, target: Target) -> Result<Self> {
+        let spec = CellSpec::parse(plugin, by)?;
+        let census = census(&spec, have)?;
+        let planned = plan(&census.counts, target);
+        Ok(Self {
+            spec,
+            census,
+            planned,
+        })
+    }
+}
+
 /// How to generate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FillRequest {
@@ -429,6 +444,20 @@ pub struct FillRequest {
     pub verify: Verify,
     /// Draws per face at most (with a check).
     pub max_tries: usize,
+}
+
+impl FillRequest {
+    /// A request as `plugen fill` makes it: 16 draws per face at most with the
+    /// judges, 8 otherwise.
+    pub fn new(seed: u64, temperature: f32, scale: u32, verify: Verify) -> Self {
+        Self {
+            seed,
+            temperature,
+            scale,
+            verify,
+            max_tries: if verify == Verify::Judge { 16 } else { 8 },
+        }
+    }
 }
 
 /// What happened in one cell.

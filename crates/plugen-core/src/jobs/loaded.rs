@@ -1,7 +1,7 @@
 //! A loaded model: the frozen generator and, optionally, a plugin for it.
 //! Both front ends (CLI and GUI) work through this.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
@@ -128,6 +128,14 @@ impl Model {
             .and_then(Option::as_ref)
             .filter(|_| use_encoder);
         projection::project_image(&self.generator, encoder, target, seed, steps, progress)
+    }
+
+    /// The judges folder: `given`, else `judges/` beside this model's folder.
+    pub fn judges_dir(&self, given: Option<&Path>) -> PathBuf {
+        given.map_or_else(
+            || crate::model::judges::JudgeSet::dir_beside(self.bundle().dir()),
+            Path::to_path_buf,
+        )
     }
 
     /// Loads a plugin for this generator, replacing the current one only on success.

@@ -165,21 +165,25 @@ pub fn load_target(path: &Path, size: u32) -> Result<RgbImage> {
         .decode()
         .map_err(|e| Error::format(path, format!("cannot read image: {e}")))?
         .to_rgb8();
+    fit_square(&img, size).map_err(|e| Error::format(path, e))
+}
+
+/// An image centre-cropped to a square and resized to `size`×`size`, as
+/// [`load_target`] does to a file; refuses empty images and ones too small
+/// to hold a face (the message says why).
+pub fn fit_square(img: &RgbImage, size: u32) -> std::result::Result<RgbImage, String> {
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 {
-        return Err(Error::format(path, "image is empty"));
+        return Err("image is empty".into());
     }
     if w.min(h) < MIN_IMAGE_SIDE {
-        return Err(Error::format(
-            path,
-            format!(
-                "image is {w}×{h}: too small to hold a face (at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE})"
-            ),
+        return Err(format!(
+            "image is {w}×{h}: too small to hold a face (at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE})"
         ));
     }
     let side = w.min(h);
     let cropped =
-        image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
+        image::imageops::crop_imm(img, (w - side) / 2, (h - side) / 2, side, side).to_image();
     Ok(image::imageops::resize(
         &cropped,
         size,
