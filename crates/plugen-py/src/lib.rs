@@ -352,12 +352,7 @@ impl NativeModel {
             let model: &Model = m;
             core(|| {
                 let judges = if until_judged {
-                    if model.plugin().is_none_or(|p| p.judges().is_empty()) {
-                        return Err(Error::invalid(
-                            "until_judged: this plugin has no judge map (no attribute is judged)",
-                        ));
-                    }
-                    Some(JudgeSet::load(&model.judges_dir(judges.as_deref()))?)
+                    Some(edit::judges_for_until(model, judges.as_deref())?)
                 } else {
                     None
                 };

@@ -137,6 +137,17 @@ pub fn edit_until_judged(
     Ok((edited.row(t).to_vec(), tries.swap_remove(t)))
 }
 
+/// The judges an `--until-judged` edit needs, from `judges` (else beside the
+/// model): the plugin must have a judge map.
+pub fn judges_for_until(model: &Model, judges: Option<&std::path::Path>) -> Result<JudgeSet> {
+    if model.plugin().is_none_or(|p| p.judges().is_empty()) {
+        return Err(Error::invalid(
+            "--until-judged: this plugin has no judge map (no attribute is judged)",
+        ));
+    }
+    JudgeSet::load(&model.judges_dir(judges))
+}
+
 /// What [`edit_named`] made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedEdit {
