@@ -71,8 +71,31 @@ pub fn write_atomic_with(
     Ok(())
 }
 
-/// Reads a whole file, refusing directories and files over `max_bytes` before reading them.
+/// Whether `path` is a file, on disk or preloaded ([`crate::io::preloaded`]).
+pub fn is_file(path: &Path) -> bool {
+    path.is_file() || crate::io::preloaded::is_file(path)
+}
+
+/// Whether `path` is a folder, on disk or of preloaded files.
+pub fn is_dir(path: &Path) -> bool {
+    path.is_dir() || crate::io::preloaded::is_dir(path)
+}
+
+/// Reads a whole file, refusing directories and files over `max_bytes` before
+/// reading them; a preloaded file ([`crate::io::preloaded`]) is read from memory.
 pub fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    if let Some(bytes) = crate::io::preloaded::read(path) {
+        if bytes.len() as u64 > max_bytes {
+            return Err(Error::format(
+                path,
+                format!(
+                    "file is {} bytes, more than the {max_bytes} allowed here",
+                    bytes.len()
+                ),
+            ));
+        }
+        return Ok(bytes.to_vec());
+    }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return Err(Error::format(path, "is a directory, not a file"));

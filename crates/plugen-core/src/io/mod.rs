@@ -9,5 +9,6 @@ pub mod imaging;
 pub mod labels;
 pub mod latents;
 pub mod npy;
+pub mod preloaded;
 pub mod sidecar;
 pub mod weights;

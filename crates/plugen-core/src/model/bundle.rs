@@ -70,7 +70,7 @@ pub fn default_model_dir() -> PathBuf {
 impl Bundle {
     /// Opens a model folder and reads its manifest.
     pub fn open(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
+        if !fsutil::is_dir(dir) {
             return Err(Error::format(
                 dir,
                 "model folder not found (expected a folder with manifest.json)",
@@ -144,7 +144,7 @@ impl Bundle {
     /// The bundle's image encoder manifest (`encoder.json`), if it has one.
     pub fn encoder(&self) -> Option<PathBuf> {
         let path = self.dir.join(crate::model::encoder::MANIFEST_FILE);
-        path.is_file().then_some(path)
+        fsutil::is_file(&path).then_some(path)
     }
 
     /// Writes a manifest into `dir`.

@@ -208,7 +208,7 @@ pub struct Plugin {
 
 /// Resolves a `--plugin` argument: a `plugin.json` or a folder holding one.
 pub fn manifest_path(path: &Path) -> PathBuf {
-    if path.is_dir() {
+    if fsutil::is_dir(path) {
         path.join(MANIFEST_FILE)
     } else {
         path.to_path_buf()

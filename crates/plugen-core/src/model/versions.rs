@@ -30,17 +30,21 @@ pub fn file_name(n: u32) -> String {
 
 /// The plugin versions in `dir`, oldest first.
 pub fn list(dir: &Path) -> Vec<(u32, PathBuf)> {
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+    let on_disk = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let v = version_of(name.to_str()?)?;
-            e.path().is_file().then(|| (v, e.path()))
-        })
+        .map(|e| e.path())
+        .filter(|p| p.is_file());
+    let preloaded = crate::io::preloaded::files_in(dir)
+        .into_iter()
+        .map(|p| dir.join(p.file_name().unwrap_or_default()));
+    let mut found: Vec<(u32, PathBuf)> = on_disk
+        .chain(preloaded)
+        .filter_map(|p| Some((version_of(p.file_name()?.to_str()?)?, p)))
         .collect();
     found.sort();
+    found.dedup();
     found
 }
 

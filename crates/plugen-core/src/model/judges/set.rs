@@ -93,7 +93,7 @@ impl JudgeSet {
     pub fn load(dir: &Path) -> Result<Self> {
         let device = &Device::Cpu;
         let json = dir.join(MANIFEST_FILE);
-        if !json.is_file() {
+        if !fsutil::is_file(&json) {
             return Err(Error::format(
                 &json,
                 "judges manifest not found (the judges ship in models/judges)",
