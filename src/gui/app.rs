@@ -62,7 +62,7 @@ pub struct EditorApp {
     pub frame_dt: f32,
     /// The export folder as typed in the tray row.
     pub export_text: String,
-    started: std::time::Instant,
+    started: web_time::Instant,
     first_face_logged: bool,
     /// Label mode, when active.
     pub label: Option<LabelPanel>,
@@ -128,7 +128,10 @@ impl EditorApp {
             }
             _ => None,
         };
-        let device_name = model.device_name().to_string();
+        let mut device_name = model.device_name().to_string();
+        if cfg!(target_arch = "wasm32") && model.gpu().is_none() {
+            device_name = "CPU in wasm (no WebGPU in this browser)".to_string();
+        }
         if let Some(n) = &note {
             eprintln!("plugen: {n}");
         }
@@ -160,7 +163,7 @@ impl EditorApp {
             title: String::new(),
             frame_dt: 0.0,
             export_text,
-            started: std::time::Instant::now(),
+            started: web_time::Instant::now(),
             first_face_logged: false,
             label: None,
             new_attribute: None,
@@ -239,6 +242,7 @@ impl EditorApp {
     }
 
     /// Shows a native file dialog on its own thread; its answer arrives as [`Picked`].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn pick(&self, what: Dialog) {
         let tx = self.picked_tx.clone();
         let open_dir = self.settings.open_dir.clone();
@@ -266,6 +270,49 @@ impl EditorApp {
             };
             if let Some(p) = picked {
                 let _ = tx.send(p);
+            }
+        });
+    }
+
+    /// Shows the browser's file picker; the picked files are handed to the
+    /// loaders in memory (`io::preloaded`, under `/picked/`) and their path
+    /// arrives as [`Picked`]. The tray is exported as browser downloads.
+    #[cfg(target_arch = "wasm32")]
+    pub fn pick(&self, what: Dialog) {
+        let tx = self.picked_tx.clone();
+        if what == Dialog::ExportDir {
+            let _ = tx.send(Picked::ExportDir(PathBuf::from(worker::DOWNLOADS)));
+            return;
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            let dialog = rfd::AsyncFileDialog::new();
+            let files = match what {
+                Dialog::Plugin => dialog
+                    .add_filter("plugin.json and its .safetensors", &["json", "safetensors"])
+                    .pick_files()
+                    .await
+                    .unwrap_or_default(),
+                _ => dialog
+                    .add_filter("Latents and sidecars", &["npy", "safetensors", "json"])
+                    .pick_file()
+                    .await
+                    .into_iter()
+                    .collect(),
+            };
+            let dir = Path::new("/picked");
+            let mut chosen = None;
+            for file in files {
+                let path = dir.join(file.file_name());
+                plugen_core::io::preloaded::insert(&path, file.read().await);
+                if chosen.is_none() || path.extension().is_some_and(|e| e == "json") {
+                    chosen = Some(path);
+                }
+            }
+            if let Some(path) = chosen {
+                let _ = tx.send(match what {
+                    Dialog::Plugin => Picked::Plugin(path),
+                    _ => Picked::Open(path),
+                });
             }
         });
     }
@@ -620,16 +667,33 @@ impl EditorApp {
         for (_, action) in pressed.into_iter().filter(|(on, _)| *on) {
             self.apply_action(action);
         }
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        });
-        if let Some(p) = dropped.into_iter().next() {
-            self.open_path(p);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let dropped: Vec<PathBuf> = ctx.input(|i| {
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            });
+            if let Some(p) = dropped.into_iter().next() {
+                self.open_path(p);
+            }
+        }
+        // In a browser a dropped file has no path: its bytes are handed to
+        // the loaders in memory, as the file picker's are.
+        #[cfg(target_arch = "wasm32")]
+        if let Some(file) = ctx.input(|i| i.raw.dropped_files.first().cloned()) {
+            let tx = self.picked_tx.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let name = file.path().file_name().map(|n| n.to_os_string());
+                if let (Some(name), Ok(bytes)) = (name, file.bytes_async().await) {
+                    let path = Path::new("/picked").join(name);
+                    plugen_core::io::preloaded::insert(&path, bytes);
+                    let _ = tx.send(Picked::Open(path));
+                }
+            });
         }
     }
 
@@ -662,13 +726,20 @@ impl EditorApp {
                     }
                 }
             }
-            if !self.first_face_logged && std::env::var_os("PLUGEN_SMOKE_LOG").is_some() {
+            // The smoke tests wait for this line (in a browser: on the console).
+            let log =
+                cfg!(target_arch = "wasm32") || std::env::var_os("PLUGEN_SMOKE_LOG").is_some();
+            if !self.first_face_logged && log {
                 self.first_face_logged = true;
-                eprintln!(
+                let line = format!(
                     "plugen: first face shown after {} ms on {}",
                     self.started.elapsed().as_millis(),
                     self.device_name
                 );
+                #[cfg(target_arch = "wasm32")]
+                web_sys::console::log_1(&line.into());
+                #[cfg(not(target_arch = "wasm32"))]
+                eprintln!("{line}");
             }
         }
         sync_image(

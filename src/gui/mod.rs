@@ -16,9 +16,9 @@ pub mod state;
 mod strips;
 pub mod sweep_export;
 pub mod textures;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub mod worker;
-
-use std::path::PathBuf;
 
 pub use app::EditorApp;
 pub use settings::Settings;
@@ -26,10 +26,11 @@ pub use settings::Settings;
 /// Opens the editor window on the model in `model_dir` (default: the bundled one);
 /// `open` (a latent, sidecar or image) is opened once the window is up, and
 /// `label` starts label mode for a new attribute.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(
-    model_dir: Option<PathBuf>,
-    plugin: Option<PathBuf>,
-    open: Option<PathBuf>,
+    model_dir: Option<std::path::PathBuf>,
+    plugin: Option<std::path::PathBuf>,
+    open: Option<std::path::PathBuf>,
     label: Option<plugen_core::learn::labelling::AttributeDefinition>,
     device: plugen_core::DeviceChoice,
 ) -> plugen_core::Result<()> {
@@ -88,7 +89,7 @@ pub fn run(
 
 /// eframe's wgpu set-up, asking for compute limits: on a GL adapter egui would
 /// request WebGL2 limits, where every compute limit is 0.
-fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
+pub fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
     use eframe::egui_wgpu::{WgpuConfiguration, WgpuSetup, WgpuSetupCreateNew, wgpu};
     let setup = WgpuSetupCreateNew {
         device_descriptor: std::sync::Arc::new(|adapter| wgpu::DeviceDescriptor {

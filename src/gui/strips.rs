@@ -2,7 +2,7 @@
 
 use egui::TextureHandle;
 
-use super::action::{Action, Dialog};
+use super::action::Action;
 use super::labelling::Training;
 use super::state::EditorState;
 
@@ -43,32 +43,20 @@ pub fn show(ui: &mut egui::Ui, thumbs: Thumbnails, export_text: &mut String) -> 
             actions.push(Action::AddToTray);
         }
         let n = thumbs.tray.len();
-        let label = ui.label("to");
-        ui.add(
-            egui::TextEdit::singleline(export_text)
-                .desired_width(220.0)
-                .hint_text("folder"),
-        )
-        .labelled_by(label.id)
-        .on_hover_text("Export folder (created if missing)");
+        // In a browser the tray becomes downloads: no folder to choose.
+        #[cfg(target_arch = "wasm32")]
+        let _ = export_text;
+        #[cfg(target_arch = "wasm32")]
         if ui
-            .add_enabled(
-                n > 0 && !export_text.trim().is_empty(),
-                egui::Button::new(format!("Export {n}")),
-            )
-            .on_hover_text("Write PNG + sidecar JSON for each face into the folder")
+            .add_enabled(n > 0, egui::Button::new(format!("Download {n}")))
+            .on_hover_text("Download PNG + sidecar JSON for each face (Ctrl+S)")
             .clicked()
         {
-            let dir = std::path::PathBuf::from(export_text.trim());
+            let dir = std::path::PathBuf::from(super::worker::DOWNLOADS);
             actions.push(Action::ExportTray(dir));
         }
-        if ui
-            .button("Choose folder…")
-            .on_hover_text("Pick the export folder and export (Ctrl+S)")
-            .clicked()
-        {
-            actions.push(Action::Pick(Dialog::ExportDir));
-        }
+        #[cfg(not(target_arch = "wasm32"))]
+        folder_export(ui, n, export_text, &mut actions);
         for tex in thumbs.tray {
             ui.add(
                 egui::Image::from_texture((tex.id(), egui::vec2(THUMB * 0.75, THUMB * 0.75)))
@@ -77,6 +65,37 @@ pub fn show(ui: &mut egui::Ui, thumbs: Thumbnails, export_text: &mut String) -> 
         }
     });
     actions
+}
+
+/// The export folder as typed, **Export** and **Choose folder…**.
+#[cfg(not(target_arch = "wasm32"))]
+fn folder_export(ui: &mut egui::Ui, n: usize, export_text: &mut String, actions: &mut Vec<Action>) {
+    let label = ui.label("to");
+    ui.add(
+        egui::TextEdit::singleline(export_text)
+            .desired_width(220.0)
+            .hint_text("folder"),
+    )
+    .labelled_by(label.id)
+    .on_hover_text("Export folder (created if missing)");
+    if ui
+        .add_enabled(
+            n > 0 && !export_text.trim().is_empty(),
+            egui::Button::new(format!("Export {n}")),
+        )
+        .on_hover_text("Write PNG + sidecar JSON for each face into the folder")
+        .clicked()
+    {
+        let dir = std::path::PathBuf::from(export_text.trim());
+        actions.push(Action::ExportTray(dir));
+    }
+    if ui
+        .button("Choose folder…")
+        .on_hover_text("Pick the export folder and export (Ctrl+S)")
+        .clicked()
+    {
+        actions.push(Action::Pick(super::action::Dialog::ExportDir));
+    }
 }
 
 /// What the status bar shows beside the editor's state.

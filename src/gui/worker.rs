@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::Instant;
+use web_time::Instant;
 
 use image::RgbImage;
 use plugen_core::Model;
@@ -243,10 +243,18 @@ pub enum Reply {
     },
 }
 
-/// Handle to the worker thread.
+/// Handle to the worker: on the desktop a thread of its own; in a browser
+/// (no threads) the jobs run on the page's thread, one batch per frame, in
+/// [`Worker::poll`].
 pub struct Worker {
     jobs: Sender<Job>,
     replies: Receiver<Reply>,
+    /// The jobs and the engine, run in `poll` where there are no threads.
+    #[cfg(target_arch = "wasm32")]
+    inline: std::cell::RefCell<(Receiver<Job>, Engine, Sender<Reply>)>,
+    /// Asks for the frame that will run a job just sent.
+    #[cfg(target_arch = "wasm32")]
+    wake: Wake,
 }
 
 impl Worker {
@@ -256,22 +264,54 @@ impl Worker {
         let wake: Wake = Arc::new(wake);
         let (jobs, job_rx) = channel::<Job>();
         let (reply_tx, replies) = channel::<Reply>();
-        std::thread::Builder::new()
-            .name("plugen-worker".into())
-            .spawn(move || run(model, job_rx, reply_tx, wake))
-            .map(|_| ())
-            .unwrap_or_else(|e| eprintln!("plugen: cannot start the compute thread: {e}"));
-        Self { jobs, replies }
+        let engine = Engine::new(model, wake.clone());
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            std::thread::Builder::new()
+                .name("plugen-worker".into())
+                .spawn(move || {
+                    let mut engine = engine;
+                    while let Ok(first) = job_rx.recv() {
+                        let mut batch = vec![first];
+                        batch.extend(job_rx.try_iter());
+                        if !engine.run(batch, &reply_tx) {
+                            return;
+                        }
+                    }
+                })
+                .map(|_| ())
+                .unwrap_or_else(|e| eprintln!("plugen: cannot start the compute thread: {e}"));
+            Self { jobs, replies }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            Self {
+                jobs,
+                replies,
+                inline: std::cell::RefCell::new((job_rx, engine, reply_tx)),
+                wake,
+            }
+        }
     }
 
     /// Queues a job.
     pub fn send(&self, job: Job) {
         // The worker only stops when this handle is dropped.
         let _ = self.jobs.send(job);
+        #[cfg(target_arch = "wasm32")]
+        (self.wake)();
     }
 
-    /// Replies ready now.
+    /// Replies ready now (in a browser: after running the jobs waiting).
     pub fn poll(&self) -> Vec<Reply> {
+        #[cfg(target_arch = "wasm32")]
+        if let Ok(mut inline) = self.inline.try_borrow_mut() {
+            let (jobs, engine, replies) = &mut *inline;
+            let batch: Vec<Job> = jobs.try_iter().collect();
+            if !batch.is_empty() {
+                engine.run(batch, replies);
+            }
+        }
         self.replies.try_iter().collect()
     }
 }
@@ -284,13 +324,29 @@ pub fn plugin_info(model: &Model) -> Option<PluginInfo> {
 /// Called when a reply is ready.
 type Wake = Arc<dyn Fn() + Send + Sync>;
 
-fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake) {
-    // The judges read settled faces, here on the compute thread; without
-    // them (a model folder with no judges beside it) the editor says nothing.
-    let judges = JudgeSet::load(&JudgeSet::dir_beside(model.bundle().dir())).ok();
-    while let Ok(first) = jobs.recv() {
-        let mut batch: Vec<Job> = vec![first];
-        batch.extend(jobs.try_iter());
+/// The model and the judges, and how a batch of waiting jobs is run.
+struct Engine {
+    model: Model,
+    /// The judges read settled faces; without them (a model folder with no
+    /// judges beside it) the editor says nothing.
+    judges: Option<JudgeSet>,
+    wake: Wake,
+}
+
+impl Engine {
+    fn new(model: Model, wake: Wake) -> Self {
+        let judges = JudgeSet::load(&JudgeSet::dir_beside(model.bundle().dir())).ok();
+        Self {
+            model,
+            judges,
+            wake,
+        }
+    }
+
+    /// Runs jobs that were waiting together: of their renders only the
+    /// newest. Returns false once the UI is gone.
+    fn run(&mut self, batch: Vec<Job>, replies: &Sender<Reply>) -> bool {
+        let wake = &self.wake;
         let last_render = batch.iter().rposition(|j| matches!(j, Job::Render { .. }));
         for (i, job) in batch.into_iter().enumerate() {
             if matches!(job, Job::Render { .. }) && Some(i) != last_render {
@@ -302,11 +358,11 @@ fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake
             };
             let settled = matches!(&job, Job::Render { settle: true, .. });
             let reply =
-                handle(&mut model, job, &replies, &wake).unwrap_or_else(|e| Reply::Failed {
+                handle(&mut self.model, job, replies, wake).unwrap_or_else(|e| Reply::Failed {
                     render_seq,
                     message: e.to_string(),
                 });
-            let to_judge = match (&reply, &judges) {
+            let to_judge = match (&reply, &self.judges) {
                 (
                     Reply::Rendered {
                         seq,
@@ -318,19 +374,20 @@ fn run(mut model: Model, jobs: Receiver<Job>, replies: Sender<Reply>, wake: Wake
                 _ => None,
             };
             if replies.send(reply).is_err() {
-                return;
+                return false;
             }
             wake();
-            if let (Some((seq, image)), Some(j)) = (to_judge, &judges)
+            if let (Some((seq, image)), Some(j)) = (to_judge, &self.judges)
                 && let Ok(mut r) = j.read(&[&image])
                 && let Some(reading) = r.pop()
             {
                 if replies.send(Reply::Judged { seq, reading }).is_err() {
-                    return;
+                    return false;
                 }
                 wake();
             }
         }
+        true
     }
 }
 
@@ -401,6 +458,9 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
                 target: None,
             })
         }
+        Job::Project { .. } if cfg!(target_arch = "wasm32") => Err(Error::invalid(
+            "projecting a photo needs the desktop editor (too slow without threads); open a latent or a sidecar here",
+        )),
         Job::Project { path, seed, cancel } => {
             let size = model.generator().config().image_size() as u32;
             let target = projection::load_target(&path, size)?;
@@ -449,6 +509,11 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
             base,
             cancel,
         } => {
+            if cfg!(target_arch = "wasm32") {
+                return Err(Error::invalid(
+                    "training a plugin needs the desktop editor (a browser page has no threads)",
+                ));
+            }
             let base = Plugin::load(&base, model.generator_sha256(), model.device())?;
             let device = model.device().clone();
             let replies = replies.clone();
@@ -469,6 +534,9 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
                 loss: f32::NAN,
             })
         }
+        Job::Sweep { .. } if cfg!(target_arch = "wasm32") => Err(Error::invalid(
+            "sweeps are written to a folder: use the desktop editor or `plugen sweep`",
+        )),
         Job::Sweep {
             dir,
             latent,
@@ -506,6 +574,11 @@ fn handle(model: &mut Model, job: Job, replies: &Sender<Reply>, wake: &Wake) -> 
             }
             Ok(Reply::SweptTo { files })
         }
+        #[cfg(target_arch = "wasm32")]
+        Job::Export { items, scale, .. } => Ok(Reply::Exported {
+            files: download_all(model, &items, scale)?,
+        }),
+        #[cfg(not(target_arch = "wasm32"))]
         Job::Export { dir, items, scale } => {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let mut files = Vec::new();
@@ -583,6 +656,7 @@ fn encode(model: &Model, latent: &[f32]) -> Result<Vec<f32>> {
 }
 
 /// Writes `face-NNNN.png` + `face-NNNN.json` with the first free number.
+#[cfg(not(target_arch = "wasm32"))]
 fn export_one(
     model: &Model,
     dir: &std::path::Path,
@@ -595,13 +669,8 @@ fn export_one(
         if png.exists() || json.exists() {
             continue;
         }
-        let mut s = Sidecar::new(item.latent.clone(), model.generator_sha256());
-        s.image = png.file_name().map(|f| f.to_string_lossy().into_owned());
-        s.seed = item.seed;
-        s.temperature = Some(item.temperature);
-        s.requested = item.requested.iter().cloned().collect();
-        s.readout = item.readout.iter().cloned().collect();
-        s.plugin_sha256 = model.plugin().map(|p| p.weights_sha256().to_string());
+        let name = png.file_name().map(|f| f.to_string_lossy().into_owned());
+        let s = sidecar_of(model, item, name.unwrap_or_default());
         // Sidecar first: a PNG never appears without the data to reload it.
         sidecar::write(&json, &s, Overwrite::Never)?;
         if let Err(e) = imaging::save_png(&png, &item.image, scale, Overwrite::Never) {
@@ -611,4 +680,40 @@ fn export_one(
         return Ok((png, json));
     }
     Err(Error::format(dir, "no free face-NNNN file name left"))
+}
+
+/// The sidecar of an exported face whose PNG is called `png_name`.
+fn sidecar_of(model: &Model, item: &ExportItem, png_name: String) -> Sidecar {
+    let mut s = Sidecar::new(item.latent.clone(), model.generator_sha256());
+    s.image = Some(png_name);
+    s.seed = item.seed;
+    s.temperature = Some(item.temperature);
+    s.requested = item.requested.iter().cloned().collect();
+    s.readout = item.readout.iter().cloned().collect();
+    s.plugin_sha256 = model.plugin().map(|p| p.weights_sha256().to_string());
+    s
+}
+
+/// Where the browser build "exports": the faces become downloads.
+pub const DOWNLOADS: &str = "/downloads";
+
+/// Hands each face to the browser as two downloads, `face-NNNN.png` and its
+/// `.json` sidecar, numbered on from the last export of this page.
+#[cfg(target_arch = "wasm32")]
+fn download_all(model: &Model, items: &[ExportItem], scale: u32) -> Result<Vec<PathBuf>> {
+    use std::sync::atomic::AtomicUsize;
+    static EXPORTED: AtomicUsize = AtomicUsize::new(0);
+    let mut files = Vec::new();
+    for item in items {
+        let n = EXPORTED.fetch_add(1, Ordering::Relaxed) + 1;
+        let png_name = format!("face-{n:04}.png");
+        let json_name = format!("face-{n:04}.json");
+        let json = sidecar::to_json(&sidecar_of(model, item, png_name.clone()))?;
+        let png = imaging::encode_png(&imaging::upscale(&item.image, scale))?;
+        super::web::download(&json_name, json.as_bytes(), "application/json")?;
+        super::web::download(&png_name, &png, "image/png")?;
+        files.push(PathBuf::from(DOWNLOADS).join(png_name));
+        files.push(PathBuf::from(DOWNLOADS).join(json_name));
+    }
+    Ok(files)
 }

@@ -84,6 +84,17 @@ fn generator_matches_cpu_and_numpy_reference() -> plugen_core::Result<()> {
 }
 
 #[test]
+fn asynchronous_read_back_matches_the_cpu_as_a_browser_reads_it() -> plugen_core::Result<()> {
+    let Some(ctx) = gpu() else { return Ok(()) };
+    let cpu = Model::load_on(None, PluginChoice::BundleDefault, Compute::cpu())?;
+    let parity = pollster::block_on(plugen_core::jobs::parity::check(&ctx, &cpu, 8))?;
+    println!("{parity}");
+    assert!(parity.passed(), "{parity}");
+    assert_eq!(parity.faces, 8);
+    Ok(())
+}
+
+#[test]
 fn pixels_match_the_cpu_bytes() -> plugen_core::Result<()> {
     let Some(ctx) = gpu() else { return Ok(()) };
     let (cpu, gpu) = models(&ctx)?;

@@ -111,10 +111,15 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Sidecar> {
     Ok(s)
 }
 
-/// Writes a sidecar as pretty JSON, atomically.
-pub fn write(path: &Path, sidecar: &Sidecar, overwrite: Overwrite) -> Result<()> {
+/// A sidecar as pretty JSON, ending with a newline.
+pub fn to_json(sidecar: &Sidecar) -> Result<String> {
     let mut text = serde_json::to_string_pretty(sidecar)
         .map_err(|e| Error::invalid(format!("cannot encode sidecar: {e}")))?;
     text.push('\n');
-    fsutil::write_atomic(path, text.as_bytes(), overwrite)
+    Ok(text)
+}
+
+/// Writes a sidecar as pretty JSON, atomically.
+pub fn write(path: &Path, sidecar: &Sidecar, overwrite: Overwrite) -> Result<()> {
+    fsutil::write_atomic(path, to_json(sidecar)?.as_bytes(), overwrite)
 }

@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use image::RgbImage;
 
 use crate::compute::device::{Compute, DeviceChoice};
-use crate::compute::gpu::{FaceFrame, FaceInput, GpuContext, GpuFace, GpuGenerator};
+use crate::compute::gpu::{self, FaceFrame, FaceInput, GpuContext, GpuFace, GpuGenerator};
 use crate::error::{Error, Result};
 use crate::io::latents::Latents;
 use crate::jobs::projection::{self, Projected};
@@ -202,9 +202,37 @@ impl Model {
                 generator,
                 face: Some(face),
                 ..
-            }) => face.render(generator, flow, input),
+            }) if gpu::CAN_WAIT => face.render(generator, flow, input),
+            Some(GpuParts {
+                generator,
+                face: Some(face),
+                ..
+            }) => {
+                // In a browser: the GPU draws, the CPU computes the numbers.
+                face.draw(generator, flow, input)?;
+                self.face_numbers_on_cpu(input)
+            }
             _ => Err(Error::invalid("the face texture needs a wgpu device")),
         }
+    }
+
+    /// The latent of a face and its flow code, computed on the CPU (the
+    /// numbers [`Self::render_face`] reads back from the GPU where it may wait).
+    fn face_numbers_on_cpu(&self, input: FaceInput) -> Result<FaceFrame> {
+        let dim = self.latent_dim();
+        let (latent, code) = match (input, &self.plugin) {
+            (FaceInput::Code(c), Some(p)) => {
+                let latent = p.decode(&Latents::new(dim, c.to_vec())?)?;
+                let code = p.encode(&latent)?;
+                (latent.data, code.data)
+            }
+            (FaceInput::Latent(z), Some(p)) => {
+                let code = p.encode(&Latents::new(dim, z.to_vec())?)?;
+                (z.to_vec(), code.data)
+            }
+            (FaceInput::Code(v) | FaceInput::Latent(v), None) => (v.to_vec(), Vec::new()),
+        };
+        Ok(FaceFrame { latent, code })
     }
 
     /// The model folder.
@@ -257,7 +285,7 @@ impl Model {
             )));
         }
         let size = self.generator.config().image_size() as u32;
-        if let Some(g) = &self.gpu {
+        if let Some(g) = self.gpu.as_ref().filter(|_| gpu::CAN_WAIT) {
             return g
                 .generator
                 .render_rgba(&latents.data)?

@@ -4,7 +4,8 @@
 //! shards ([`merge`]), sweeps ([`sweep`]), edits ([`edit`], [`session`]) and
 //! photo projection ([`projection`]), what the judges read off images
 //! ([`judge`]), where a slider must sit for them to agree ([`calibrate`])
-//! and the plugin's report card by them ([`evaluate`]).
+//! and the plugin's report card by them ([`evaluate`]), and the GPU kernels
+//! checked against the CPU engine ([`parity`]).
 //!
 //! Uses every layer below; the front ends (the `plugen` crate) use this one.
 
@@ -16,6 +17,7 @@ pub mod fill;
 pub mod judge;
 pub mod loaded;
 pub mod merge;
+pub mod parity;
 pub mod projection;
 pub mod session;
 pub mod sweep;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compute::cpu_flow::CpuFlow;
 use crate::compute::cpu_gemm::{Engine, Kernel};
-use crate::compute::gpu::{Direction, GpuContext, GpuFlow};
+use crate::compute::gpu::{self, Direction, GpuContext, GpuFlow};
 use crate::error::{Error, Result, WithPath};
 use crate::io::fsutil;
 use crate::io::labels::{self, LabelTable};
@@ -400,7 +400,7 @@ impl Plugin {
 
     /// Latents → flow codes (forward flow).
     pub fn encode(&self, latents: &Latents) -> Result<Latents> {
-        if let Some(g) = &self.gpu {
+        if let Some(g) = self.gpu.as_ref().filter(|_| gpu::CAN_WAIT) {
             check_width(g, latents.dim)?;
             return Latents::new(latents.dim, g.run(&latents.data, Direction::Forward)?);
         }
@@ -414,7 +414,7 @@ impl Plugin {
 
     /// Flow codes → latents (inverse flow).
     pub fn decode(&self, codes: &Latents) -> Result<Latents> {
-        if let Some(g) = &self.gpu {
+        if let Some(g) = self.gpu.as_ref().filter(|_| gpu::CAN_WAIT) {
             check_width(g, codes.dim)?;
             return Latents::new(codes.dim, g.run(&codes.data, Direction::Inverse)?);
         }

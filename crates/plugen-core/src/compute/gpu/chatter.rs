@@ -59,6 +59,7 @@ pub fn filtered<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+#[cfg(unix)]
 fn is_chatter(line: &str) -> bool {
     line.contains("XDG_RUNTIME_DIR is invalid or not set")
 }

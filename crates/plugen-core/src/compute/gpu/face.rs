@@ -10,6 +10,7 @@ use super::{GpuContext, GpuFlow, GpuGenerator, Step};
 use crate::error::{Error, Result};
 
 /// What the face is computed from.
+#[derive(Clone, Copy)]
 pub enum FaceInput<'a> {
     /// A flow code: the inverse flow gives the latent.
     Code(&'a [f32]),
@@ -86,7 +87,8 @@ impl GpuFace {
     }
 
     /// Computes one face into the texture; with a flow, also reads the
-    /// latent's code back (the sliders' readout).
+    /// latent's code back (the sliders' readout). Waits for the GPU, so only
+    /// where [`super::CAN_WAIT`].
     pub fn render(
         &self,
         generator: &GpuGenerator,
@@ -94,8 +96,47 @@ impl GpuFace {
         input: FaceInput,
     ) -> Result<FaceFrame> {
         let dim = self.dim;
+        let flow = flow.filter(|f| f.dim() == dim);
+        let words = self.ctx.checked("the face", || {
+            self.submit(generator, flow, &input, true)?;
+            self.ctx
+                .read_back(&self.results, if flow.is_some() { 2 * dim } else { dim })
+        })?;
+        let mut floats: Vec<f32> = words.into_iter().map(f32::from_bits).collect();
+        let code = floats.split_off(dim);
+        Ok(FaceFrame {
+            latent: floats,
+            code,
+        })
+    }
+
+    /// Computes one face into the texture and returns without waiting for
+    /// it: nothing comes back (in a browser, where a read would block the
+    /// page, the latent and readout are computed on the CPU instead).
+    pub fn draw(
+        &self,
+        generator: &GpuGenerator,
+        flow: Option<&GpuFlow>,
+        input: FaceInput,
+    ) -> Result<()> {
+        let flow = flow.filter(|f| f.dim() == self.dim);
+        self.ctx
+            .checked("the face", || self.submit(generator, flow, &input, false))
+    }
+
+    /// Records and submits one frame: inverse flow (for a code), generator,
+    /// texture; with `results`, also the latent and its forward-flow code
+    /// copied into the read-back buffer.
+    fn submit(
+        &self,
+        generator: &GpuGenerator,
+        flow: Option<&GpuFlow>,
+        input: &FaceInput,
+        results: bool,
+    ) -> Result<()> {
+        let dim = self.dim;
         let values = match input {
-            FaceInput::Code(v) | FaceInput::Latent(v) => v,
+            FaceInput::Code(v) | FaceInput::Latent(v) => *v,
         };
         if values.len() != dim {
             return Err(Error::invalid(format!(
@@ -103,25 +144,24 @@ impl GpuFace {
                 values.len()
             )));
         }
-        let flow = flow.filter(|f| f.dim() == dim);
-        let words = self.ctx.checked("the face", || {
-            let queue = &self.ctx.queue;
-            queue.write_buffer(&self.input, 0, bytemuck::cast_slice(values));
-            let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
-            let bytes = (dim * 4) as u64;
-            match (&input, flow) {
-                (FaceInput::Code(_), Some(f)) => f.record(
-                    &mut encoder,
-                    1,
-                    Direction::Inverse,
-                    &self.input,
-                    &self.latent,
-                )?,
-                _ => encoder.copy_buffer_to_buffer(&self.input, 0, &self.latent, 0, bytes),
-            }
-            generator.record(&mut encoder, 1, &self.latent)?;
-            self.ctx
-                .record(&mut encoder, std::slice::from_ref(&self.to_texture));
+        let queue = &self.ctx.queue;
+        queue.write_buffer(&self.input, 0, bytemuck::cast_slice(values));
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let bytes = (dim * 4) as u64;
+        match (input, flow) {
+            (FaceInput::Code(_), Some(f)) => f.record(
+                &mut encoder,
+                1,
+                Direction::Inverse,
+                &self.input,
+                &self.latent,
+            )?,
+            _ => encoder.copy_buffer_to_buffer(&self.input, 0, &self.latent, 0, bytes),
+        }
+        generator.record(&mut encoder, 1, &self.latent)?;
+        self.ctx
+            .record(&mut encoder, std::slice::from_ref(&self.to_texture));
+        if results {
             encoder.copy_buffer_to_buffer(&self.latent, 0, &self.results, 0, bytes);
             if let Some(f) = flow {
                 f.record(
@@ -133,15 +173,8 @@ impl GpuFace {
                 )?;
                 encoder.copy_buffer_to_buffer(&self.readout, 0, &self.results, bytes, bytes);
             }
-            queue.submit([encoder.finish()]);
-            self.ctx
-                .read_back(&self.results, if flow.is_some() { 2 * dim } else { dim })
-        })?;
-        let mut floats: Vec<f32> = words.into_iter().map(f32::from_bits).collect();
-        let code = floats.split_off(dim);
-        Ok(FaceFrame {
-            latent: floats,
-            code,
-        })
+        }
+        queue.submit([encoder.finish()]);
+        Ok(())
     }
 }

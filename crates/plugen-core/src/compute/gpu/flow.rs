@@ -116,29 +116,55 @@ impl GpuFlow {
 
     /// Runs the flow on rows of `input` ((N, dim), row-major) and reads the result back.
     pub fn run(&self, input: &[f32], direction: Direction) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(input.len());
+        for chunk in self.chunks(input)? {
+            let words = self.ctx.checked("the flow", || {
+                self.submit(chunk, direction, |b, n| self.ctx.read_back(b, n))?
+            })?;
+            out.extend(words.into_iter().map(f32::from_bits));
+        }
+        Ok(out)
+    }
+
+    /// [`Self::run`] without waiting for the GPU (the only way in a browser).
+    pub async fn run_async(&self, input: &[f32], direction: Direction) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(input.len());
+        for chunk in self.chunks(input)? {
+            let pending = self.submit(chunk, direction, |b, n| self.ctx.start_read(b, n))?;
+            out.extend(pending.finish().await?.into_iter().map(f32::from_bits));
+        }
+        Ok(out)
+    }
+
+    /// `input` in chunks of at most [`MAX_BATCH`] vectors.
+    fn chunks<'a>(&self, input: &'a [f32]) -> Result<std::slice::Chunks<'a, f32>> {
         if self.dim == 0 || !input.len().is_multiple_of(self.dim) {
             return Err(Error::invalid(format!(
                 "flow expects vectors of {} numbers",
                 self.dim
             )));
         }
-        let mut out = Vec::with_capacity(input.len());
-        for chunk in input.chunks(MAX_BATCH * self.dim) {
-            let rows = chunk.len() / self.dim;
-            let words = self.ctx.checked("the flow", || {
-                let mut plans = self.lock()?;
-                let plan = self.plan(&mut plans, rows, direction);
-                self.ctx
-                    .queue
-                    .write_buffer(&plan.states[0], 0, bytemuck::cast_slice(chunk));
-                let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
-                self.ctx.record(&mut encoder, &plan.steps);
-                self.ctx.queue.submit([encoder.finish()]);
-                self.ctx.read_back(&plan.states[plan.result], chunk.len())
-            })?;
-            out.extend(words.into_iter().map(f32::from_bits));
-        }
-        Ok(out)
+        Ok(input.chunks(MAX_BATCH * self.dim))
+    }
+
+    /// Uploads one chunk, runs the flow on it, and hands the result buffer
+    /// (and its length) to `read`.
+    fn submit<T>(
+        &self,
+        chunk: &[f32],
+        direction: Direction,
+        read: impl FnOnce(&wgpu::Buffer, usize) -> T,
+    ) -> Result<T> {
+        let rows = chunk.len() / self.dim;
+        let mut plans = self.lock()?;
+        let plan = self.plan(&mut plans, rows, direction);
+        self.ctx
+            .queue
+            .write_buffer(&plan.states[0], 0, bytemuck::cast_slice(chunk));
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        self.ctx.record(&mut encoder, &plan.steps);
+        self.ctx.queue.submit([encoder.finish()]);
+        Ok(read(&plan.states[plan.result], chunk.len()))
     }
 
     /// Records the flow on `rows` vectors: copies them from `input`, runs, and

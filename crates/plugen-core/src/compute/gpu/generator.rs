@@ -135,14 +135,28 @@ impl GpuGenerator {
         let channels = self.shape.image_channels;
         let per_image = self.pixels_per_image() * stored;
         let words = self.run(latents, per_image, |plan| plan.activations.last(), false)?;
-        Ok(words
-            .chunks(stored.max(1))
-            .flat_map(|px| {
-                px[..channels.min(px.len())]
-                    .iter()
-                    .map(|&w| f32::from_bits(w))
-            })
-            .collect())
+        Ok(unpad(&words, stored, channels))
+    }
+
+    /// [`Self::decode`] without waiting for the GPU (the only way in a browser).
+    pub async fn decode_async(&self, latents: &[f32]) -> Result<Vec<f32>> {
+        let stored = self.stored_channels();
+        let per_image = self.pixels_per_image() * stored;
+        let n = self.check(latents)?;
+        let dim = self.shape.latent_dim;
+        let mut words = Vec::with_capacity(n * per_image);
+        for chunk in latents.chunks(MAX_BATCH * dim) {
+            let rows = chunk.len() / dim;
+            let pending = self.submit(chunk, false, |plan| {
+                let src = plan
+                    .activations
+                    .last()
+                    .ok_or_else(|| Error::invalid("generator has no layers"))?;
+                Ok(self.ctx.start_read(src, rows * per_image))
+            })?;
+            words.extend(pending.finish().await?);
+        }
+        Ok(unpad(&words, stored, self.shape.image_channels))
     }
 
     /// Decodes latents into RGBA8 images, 4·S·S bytes each, with the byte
@@ -171,24 +185,39 @@ impl GpuGenerator {
         for chunk in latents.chunks(MAX_BATCH * dim) {
             let rows = chunk.len() / dim;
             let words = self.ctx.checked("the generator", || {
-                let mut plans = self.lock()?;
-                let plan = self.plan(&mut plans, rows);
-                self.ctx
-                    .queue
-                    .write_buffer(&plan.input, 0, bytemuck::cast_slice(chunk));
-                let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
-                self.ctx.record(&mut encoder, &plan.decode);
-                if with_pixels {
-                    self.ctx
-                        .record(&mut encoder, std::slice::from_ref(&plan.to_pixels));
-                }
-                self.ctx.queue.submit([encoder.finish()]);
-                let src = pick(plan).ok_or_else(|| Error::invalid("generator has no layers"))?;
-                self.ctx.read_back(src, rows * per_image)
+                self.submit(chunk, with_pixels, |plan| {
+                    let src =
+                        pick(plan).ok_or_else(|| Error::invalid("generator has no layers"))?;
+                    self.ctx.read_back(src, rows * per_image)
+                })
             })?;
             out.extend(words);
         }
         Ok(out)
+    }
+
+    /// Uploads one chunk of latents, decodes it (and turns it into pixels with
+    /// `with_pixels`), and hands its plan to `read`.
+    fn submit<T>(
+        &self,
+        chunk: &[f32],
+        with_pixels: bool,
+        read: impl FnOnce(&Plan) -> Result<T>,
+    ) -> Result<T> {
+        let rows = chunk.len() / self.shape.latent_dim;
+        let mut plans = self.lock()?;
+        let plan = self.plan(&mut plans, rows);
+        self.ctx
+            .queue
+            .write_buffer(&plan.input, 0, bytemuck::cast_slice(chunk));
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        self.ctx.record(&mut encoder, &plan.decode);
+        if with_pixels {
+            self.ctx
+                .record(&mut encoder, std::slice::from_ref(&plan.to_pixels));
+        }
+        self.ctx.queue.submit([encoder.finish()]);
+        read(plan)
     }
 
     /// Records decoding `rows` latents copied from `input` (rows ≤ [`MAX_BATCH`]).
@@ -336,4 +365,17 @@ impl GpuGenerator {
             to_pixels,
         }
     }
+}
+
+/// Image values out of words stored with `stored` channels per pixel, keeping
+/// the first `channels`.
+fn unpad(words: &[u32], stored: usize, channels: usize) -> Vec<f32> {
+    words
+        .chunks(stored.max(1))
+        .flat_map(|px| {
+            px[..channels.min(px.len())]
+                .iter()
+                .map(|&w| f32::from_bits(w))
+        })
+        .collect()
 }

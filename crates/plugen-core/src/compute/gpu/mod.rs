@@ -142,6 +142,23 @@ pub struct GpuContext {
     staging: std::sync::Mutex<Option<wgpu::Buffer>>,
 }
 
+/// Whether plugen may wait for the GPU (a read-back, an error scope). Not in a
+/// browser, where such a wait can only finish after control goes back to the
+/// page: there the GPU only draws the face into its texture, the numbers are
+/// computed on the CPU, and errors go to the device's uncaptured-error handler
+/// (the browser's console).
+pub const CAN_WAIT: bool = !cfg!(target_arch = "wasm32");
+
+/// The error an error scope caught, waiting for it where [`CAN_WAIT`]; in a
+/// browser none is waited for (see there).
+fn wait_for(pop: impl std::future::Future<Output = Option<wgpu::Error>>) -> Option<wgpu::Error> {
+    if CAN_WAIT {
+        pollster::block_on(pop)
+    } else {
+        None
+    }
+}
+
 impl GpuContext {
     /// Opens an adapter of this machine on its own (no window), following
     /// `WGPU_BACKEND` if set, and compiles the kernels. Fails with one line
@@ -255,7 +272,7 @@ impl GpuContext {
             pixels_to_buffer: pipeline(pixels, "to_buffer", "plugen pixels"),
             pixels_to_texture: pipeline(pixels, "to_texture", "plugen face texture"),
         };
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = wait_for(scope.pop()) {
             return Err(Error::invalid(format!(
                 "{}: plugen's kernels do not compile: {}",
                 info.name,
@@ -272,8 +289,12 @@ impl GpuContext {
     }
 
     /// The adapter, as people know it: "NVIDIA GeForce RTX 4070 (Vulkan)".
+    /// A browser does not tell its adapter's name: "WebGPU (browser)" then.
     pub fn adapter_name(&self) -> String {
-        format!("{} ({:?})", self.info.name, self.info.backend)
+        match (self.info.name.trim(), self.info.backend) {
+            ("", wgpu::Backend::BrowserWebGpu) => "WebGPU (browser)".to_string(),
+            (name, backend) => format!("{name} ({backend:?})"),
+        }
     }
 
     /// Whether the adapter is a software rasteriser (lavapipe, llvmpipe).
@@ -370,10 +391,7 @@ impl GpuContext {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
-        let errors = [
-            pollster::block_on(validation.pop()),
-            pollster::block_on(oom.pop()),
-        ];
+        let errors = [wait_for(validation.pop()), wait_for(oom.pop())];
         if let Some(e) = errors.into_iter().flatten().next() {
             return Err(Error::invalid(format!(
                 "{} on {}: {}",
@@ -385,10 +403,55 @@ impl GpuContext {
         out
     }
 
+    /// Starts copying the first `floats` numbers of `src` back to the CPU,
+    /// after all work submitted so far, without waiting: await
+    /// [`PendingRead::finish`] for them. In a browser the copy completes when
+    /// control goes back to the page; elsewhere the device is polled here.
+    pub(super) fn start_read(&self, src: &wgpu::Buffer, floats: usize) -> PendingRead {
+        let bytes = (floats * 4).max(4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("plugen async readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+        let state = Arc::new(std::sync::Mutex::new(MapState::default()));
+        let landed = state.clone();
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
+            if let Ok(mut s) = landed.lock() {
+                s.done = Some(r.is_ok());
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            }
+        });
+        if CAN_WAIT {
+            let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        }
+        PendingRead {
+            staging,
+            bytes,
+            floats,
+            state,
+            name: self.info.name.clone(),
+        }
+    }
+
     /// Copies the first `floats` numbers of `src` back to the CPU, after all
     /// work submitted so far (waits for the GPU). Concurrent callers each get
     /// a buffer; one is kept for the next call.
     fn read_back(&self, src: &wgpu::Buffer, floats: usize) -> Result<Vec<u32>> {
+        if !CAN_WAIT {
+            return Err(Error::invalid(format!(
+                "{}: results cannot be waited for in a browser",
+                self.info.name
+            )));
+        }
         let bytes = (floats * 4).max(4) as u64;
         let reused = self
             .staging
@@ -525,5 +588,53 @@ mod tests {
         // What plugen asks for, and WebGPU's defaults, are enough.
         assert_eq!(missing_compute(&required_limits(), all), None);
         assert_eq!(missing_compute(&wgpu::Limits::default(), all), None);
+    }
+}
+
+/// Where a buffer mapping's outcome lands, and who waits for it.
+#[derive(Default)]
+struct MapState {
+    done: Option<bool>,
+    waker: Option<std::task::Waker>,
+}
+
+/// A read-back under way ([`GpuContext::start_read`]).
+pub(super) struct PendingRead {
+    staging: wgpu::Buffer,
+    bytes: u64,
+    floats: usize,
+    state: Arc<std::sync::Mutex<MapState>>,
+    name: String,
+}
+
+impl PendingRead {
+    /// The numbers, once the GPU has copied them.
+    pub(super) async fn finish(self) -> Result<Vec<u32>> {
+        let mapped = std::future::poll_fn(|cx| match self.state.lock() {
+            Ok(mut s) => match s.done.take() {
+                Some(ok) => std::task::Poll::Ready(ok),
+                None => {
+                    s.waker = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+            },
+            Err(_) => std::task::Poll::Ready(false),
+        })
+        .await;
+        if !mapped {
+            return Err(Error::invalid(format!(
+                "{}: reading results back failed",
+                self.name
+            )));
+        }
+        let data = {
+            let view = self
+                .staging
+                .get_mapped_range(..self.bytes)
+                .map_err(|e| Error::invalid(format!("{}: {e}", self.name)))?;
+            bytemuck::cast_slice::<u8, u32>(&view)[..self.floats].to_vec()
+        };
+        self.staging.unmap();
+        Ok(data)
     }
 }
