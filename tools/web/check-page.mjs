@@ -151,6 +151,25 @@ async function check(mode, { args, device, noWebGpu }) {
     const change = meanAbsDiff(face0, faceOf(after));
     console.log(`check-page ${mode}: the face changed by ${change.toFixed(1)} (mean |Δ| of 255) after the Smile drag`);
     if (change < 3) fail(mode, "dragging the Smile slider did not change the face");
+    // Export: T puts the face in the tray, Ctrl+S hands the tray over as
+    // downloads (a PNG and its JSON sidecar).
+    const downloads = [];
+    page.on("download", (d) => downloads.push(d));
+    await page.keyboard.press("t");
+    await page.waitForTimeout(500);
+    await page.keyboard.press("Control+s");
+    for (let t = 0; t < 20_000 && downloads.length < 2; t += 250) await page.waitForTimeout(250);
+    const got = {};
+    for (const d of downloads) got[d.suggestedFilename()] = fs.readFileSync(await d.path());
+    const png = got["face-0001.png"], json = got["face-0001.json"];
+    if (!png || png.subarray(1, 4).toString() !== "PNG") fail(mode, `no face-0001.png download (got ${Object.keys(got)})`);
+    else if (!json) fail(mode, "no face-0001.json sidecar download");
+    else {
+      const sidecar = JSON.parse(json.toString());
+      const smile = sidecar.requested?.smile;
+      if (sidecar.latent?.length !== 100 || !(smile > 2)) fail(mode, `the sidecar is not the dragged face's: ${json.toString().slice(0, 200)}`);
+      else console.log(`check-page ${mode}: exported face-0001.png (${png.length} bytes) and its sidecar (smile asked ${smile})`);
+    }
   } catch (e) {
     fail(mode, e.message);
   } finally {
