@@ -1352,18 +1352,16 @@ pub fn run(cli: Cli) -> Result<()> {
             for r in &results {
                 match &r.calibration {
                     Some(c) => println!(
-                        "{}: on = {:+.2} ({:.1} % judged positive), off = {:+.2} ({:.1} % not clearly negative), {} faces each",
+                        "{}: on = {}, off = {}, {} faces each",
                         r.name,
-                        c.on,
-                        c.on_rate * 100.0,
-                        c.off,
-                        c.off_rate * 100.0,
+                        c.describe(true),
+                        c.describe(false),
                         c.faces
                     ),
                     None => {
                         let best = r.points.iter().map(|p| p.positive).fold(0f32, f32::max);
                         println!(
-                            "{}: not calibrated: no value within ±3 reached both rates with 90 % confidence (best {:.1} % judged positive)",
+                            "{}: not calibrated: no value within ±3 reached either rate with 90 % confidence (best {:.1} % judged positive)",
                             r.name,
                             best * 100.0
                         )

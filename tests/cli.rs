@@ -1019,19 +1019,16 @@ fn fill_generates_exactly_the_missing_faces_of_each_cell() {
     };
     assert_eq!(faces(&out), 10);
     assert!(out.join("fill-report.png").is_file(), "the bar chart");
-    // Each face asks for its cell: smile at the plugin's calibrated ends
-    // (plugen calibrate), male (not calibrated) at the class means ±1.
-    let plugin: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v5.json").expect("plugin"),
-    )
-    .expect("json");
-    let ends = &plugin["judges"]["smile"]["calibrated"];
-    let (off, on) = (
-        ends["off"].as_f64().expect("off"),
-        ends["on"].as_f64().expect("on"),
-    );
+    // Each face asks for its cell at the plugin's calibrated ends (plugen
+    // calibrate; male's "off" is its nearest value, not reached).
+    let (smile_ends, male_ends) = (calibrated_ends("smile"), calibrated_ends("male"));
     let count = |smile: f64, male: f64| {
-        let smile = if smile > 0.0 { on } else { off };
+        let smile = if smile > 0.0 {
+            smile_ends.1
+        } else {
+            smile_ends.0
+        };
+        let male = if male > 0.0 { male_ends.1 } else { male_ends.0 };
         rows.iter()
             .filter(|r| r["smile"].as_f64() == Some(smile) && r["male"].as_f64() == Some(male))
             .count()
@@ -1133,18 +1130,9 @@ fn sample_balances_joint_cells() {
             )
         })
         .collect();
-    // A calibrated binary attribute is balanced at its calibrated ends, the
-    // others at ±1.
-    let plugin: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v5.json").expect("plugin"),
-    )
-    .expect("json");
-    let ends = &plugin["judges"]["smile"]["calibrated"];
-    let (off, on) = (
-        ends["off"].as_f64().expect("off"),
-        ends["on"].as_f64().expect("on"),
-    );
-    let one_round = [(off, -1.0), (off, 1.0), (on, -1.0), (on, 1.0)];
+    // A calibrated binary attribute is balanced at its calibrated ends.
+    let ((off, on), (female, male)) = (calibrated_ends("smile"), calibrated_ends("male"));
+    let one_round = [(off, female), (off, male), (on, female), (on, male)];
     assert_eq!(cells, [one_round, one_round].concat());
     let e = fails(&[
         "sample",
@@ -1156,6 +1144,19 @@ fn sample_balances_joint_cells() {
         s(&tmp.path().join("x")),
     ]);
     assert!(e.contains("twice"), "{e}");
+}
+
+/// The (off, on) ends the default plugin's judge map stores for `attribute`.
+fn calibrated_ends(attribute: &str) -> (f64, f64) {
+    let plugin: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("models/dcgan-digiface64/plugin-v5.json").expect("plugin"),
+    )
+    .expect("json");
+    let ends = &plugin["judges"][attribute]["calibrated"];
+    (
+        ends["off"].as_f64().expect("off"),
+        ends["on"].as_f64().expect("on"),
+    )
 }
 
 /// Every file of a folder, by name.

@@ -99,7 +99,15 @@ fn attributes(ui: &mut egui::Ui, state: &EditorState, actions: &mut Vec<Action>)
                 .and_then(|r| r.calibrated.as_ref());
             match (&a.ends, calibrated) {
                 (Some(ends), Some(c)) => {
-                    ui.weak(format!("{} at {:+.2}, {} at {:+.2}", ends[0], c.off, ends[1], c.on))
+                    let at = |on: bool| {
+                        let v = c.end(on);
+                        if c.reached(on) {
+                            format!("{v:+.2}")
+                        } else {
+                            format!("{v:+.2} (not reached)")
+                        }
+                    };
+                    ui.weak(format!("{} at {}, {} at {}", ends[0], at(false), ends[1], at(true)))
                         .on_hover_text("Calibrated ends: where the judges agree (plugen calibrate)");
                 }
                 (Some(ends), None) => {
@@ -149,12 +157,10 @@ fn tooltip(a: &plugen_core::model::attributes::Attribute, rule: Option<&JudgeRul
             }
             if let Some(c) = &r.calibrated {
                 s.push_str(&format!(
-                    "\nCalibrated on {} fresh faces: at {:+.2}, {:.0} % are judged to show it; at {:+.2}, {:.1} % are not clearly without it",
+                    "\nCalibrated on {} fresh faces: on = {}; off = {}",
                     c.faces,
-                    c.on,
-                    c.on_rate * 100.0,
-                    c.off,
-                    c.off_rate * 100.0
+                    c.describe(true),
+                    c.describe(false)
                 ));
             }
         }

@@ -3,9 +3,15 @@
 //! protocol of PluGeN4Faces: raise the strength until the classifier
 //! crosses). "On" is the smallest value at which at least [`ON_RATE`] of the
 //! faces are judged to show the attribute; "off" the value nearest zero at
-//! which at most [`OFF_RATE`] are not judged clearly without it; both with 90 %
-//! confidence (a Wilson bound on the faces measured). Stored in the
-//! plugin's judge map; `--set NAME=on|off` and fills use them.
+//! which at most [`OFF_RATE`] are; both with 90 % confidence (a Wilson bound
+//! on the faces measured). A face shows it when the judge's reading is at or
+//! above the labeller's threshold ([`JudgeMap::side`]): the rate the
+//! labeller would give; a judge's margin decides single faces in verified
+//! runs, not rates. Each end stands on its own: where the judge never
+//! crosses within ±3, the end holds the value that came nearest, marked not
+//! reached (an attribute with neither end reached is not calibrated).
+//! Stored in the plugin's judge map; `--set NAME=on|off`, `--balance` and
+//! fills use them.
 
 use std::path::Path;
 
@@ -14,23 +20,12 @@ use crate::io::fsutil::{self, Overwrite};
 use crate::io::latents::Latents;
 use crate::jobs::loaded::Model;
 use crate::model::attributes::AttributeKind;
-use crate::model::judges::map::{Calibration, OFF_RATE, ON_RATE};
+use crate::model::judges::map::{Calibration, reaches};
+#[cfg(doc)]
+use crate::model::judges::map::{JudgeMap, OFF_RATE, ON_RATE};
 use crate::model::judges::{JudgeSet, Reading, Verdict};
 use crate::model::plugin::{Plugin, PluginManifest};
 use crate::rng::SeededRng;
-
-/// One-sided 90 % normal quantile: an end must reach its rate with this
-/// confidence, not only on the faces measured.
-const Z: f32 = 1.2816;
-
-/// Wilson score bound of a rate `p` seen on `n` faces (`z` > 0: upper, < 0: lower).
-fn wilson(p: f32, n: usize, z: f32) -> f32 {
-    let n = n.max(1) as f32;
-    let z2 = z * z;
-    let centre = p + z2 / (2.0 * n);
-    let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    (centre + spread) / (1.0 + z2 / n)
-}
 
 /// Strengths tried for "on" (flow units), in order; "off" tries their negatives.
 pub const GRID: [f32; 11] = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0];
@@ -53,12 +48,12 @@ pub struct CalibrateRequest {
 pub struct Point {
     /// The value asked for (flow units).
     pub value: f32,
-    /// Faces judged to show the attribute (fraction).
+    /// Faces judged to show the attribute, at or above the threshold
+    /// (fraction): what both ends bound.
     pub positive: f32,
-    /// Faces judged clearly without it (fraction).
+    /// Faces judged clearly without it, below the threshold by more than
+    /// the judge's margin (fraction): what a verified run accepts as "off".
     pub negative: f32,
-    /// Faces not judged clearly without it (fraction): what "off" bounds.
-    pub not_negative: f32,
 }
 
 /// One attribute's measurement.
@@ -68,7 +63,8 @@ pub struct AttributeCalibration {
     pub name: String,
     /// Every value measured, in the order measured.
     pub points: Vec<Point>,
-    /// The calibration, when both ends were reached.
+    /// The calibration, when at least one end was reached (an end not
+    /// reached holds the value nearest its goal).
     pub calibration: Option<Calibration>,
 }
 
@@ -90,20 +86,20 @@ pub fn measure(
     values[index] = Some(a.checked_flow_value(value)?);
     let asked = vec![values; req.faces];
     let (_, readings) = judged_draws(model, judges, &asked, req.seed, req.temperature)?;
-    let (mut pos, mut neg) = (0usize, 0usize);
-    for r in &readings {
-        match plugin.judges().verdict(&a.name, r) {
-            Verdict::Class(true) => pos += 1,
-            Verdict::Class(false) => neg += 1,
-            _ => {}
-        }
-    }
+    let map = plugin.judges();
+    let pos = readings
+        .iter()
+        .filter(|r| map.side(&a.name, r) == Some(true))
+        .count();
+    let neg = readings
+        .iter()
+        .filter(|r| map.verdict(&a.name, r) == Verdict::Class(false))
+        .count();
     let n = readings.len().max(1) as f32;
     Ok(Point {
         value,
         positive: pos as f32 / n,
         negative: neg as f32 / n,
-        not_negative: (readings.len() - neg) as f32 / n,
     })
 }
 
@@ -134,6 +130,39 @@ pub(crate) fn judged_draws(
         latents.extend(z.data);
     }
     Ok((Latents::new(dim, latents)?, readings))
+}
+
+/// Raises the strength along [`GRID`] until an end's rate is reached (`on`:
+/// the rate of faces judged positive at least [`ON_RATE`], else at most
+/// [`OFF_RATE`], with 90 % confidence), pushing every measured point.
+/// Returns the point that reached it, or the one nearest the goal, and whether
+/// it was reached.
+fn raise(
+    points: &mut Vec<Point>,
+    on: bool,
+    faces: usize,
+    measure: &mut dyn FnMut(f32) -> Result<Point>,
+) -> Result<(Point, bool)> {
+    let mut best: Option<Point> = None;
+    for &v in &GRID {
+        let p = measure(v)?;
+        points.push(p);
+        if reaches(on, p.positive, faces) {
+            return Ok((p, true));
+        }
+        let nearer = best.is_none_or(|b| {
+            if on {
+                p.positive > b.positive
+            } else {
+                p.positive < b.positive
+            }
+        });
+        if nearer {
+            best = Some(p);
+        }
+    }
+    best.map(|p| (p, false))
+        .ok_or_else(|| Error::invalid("nothing measured"))
 }
 
 /// Calibrates every judged binary attribute of the model's plugin.
@@ -167,36 +196,27 @@ pub fn calibrate(
             continue;
         }
         let mut points = Vec::new();
-        let mut on = None;
-        for &v in &GRID {
+        let on = raise(&mut points, true, req.faces, &mut |v| {
             let p = measure(model, judges, index, v, req)?;
             progress(&a.name, &p);
-            points.push(p);
-            if wilson(p.positive, req.faces, -Z) >= ON_RATE {
-                on = Some(p);
-                break;
-            }
-        }
-        let mut off = None;
-        for &v in &GRID {
+            Ok(p)
+        })?;
+        let off = raise(&mut points, false, req.faces, &mut |v| {
             let p = measure(model, judges, index, -v, req)?;
             progress(&a.name, &p);
-            points.push(p);
-            if wilson(p.not_negative, req.faces, Z) <= OFF_RATE {
-                off = Some(p);
-                break;
-            }
-        }
-        let calibration = match (on, off) {
-            (Some(on), Some(off)) => Some(Calibration {
-                off: off.value,
-                on: on.value,
-                off_rate: off.not_negative,
-                on_rate: on.positive,
-                faces: req.faces,
-            }),
-            _ => None,
-        };
+            Ok(p)
+        })?;
+        // An end stands on its own: a judge that never crosses at one end
+        // (male's "off" with plugin v5: 5.8 % still judged male at −3) keeps
+        // the nearest value tried there, said "not reached", so `--set` and
+        // fills still ask the strongest value and verification redraws the rest.
+        let calibration = (on.1 || off.1).then_some(Calibration {
+            off: off.0.value,
+            on: on.0.value,
+            off_rate: off.0.positive,
+            on_rate: on.0.positive,
+            faces: req.faces,
+        });
         out.push(AttributeCalibration {
             name: a.name.clone(),
             points,
@@ -208,7 +228,7 @@ pub fn calibrate(
 
 /// Writes the calibrations into the judge map of the plugin manifest at
 /// `plugin_json` (atomically; everything else in it is kept). Attributes
-/// whose ends were not reached lose any old calibration.
+/// with neither end reached lose any old calibration.
 pub fn store(plugin_json: &Path, results: &[AttributeCalibration]) -> Result<()> {
     let bytes = fsutil::read_limited(plugin_json, 16 << 20)?;
     let mut manifest: PluginManifest = serde_json::from_slice(&bytes)
@@ -243,7 +263,7 @@ pub fn parse_set(plugin: Option<&Plugin>, s: &str) -> Result<(String, f32)> {
         .and_then(|p| p.judges().rule(name))
         .and_then(|r| r.calibrated.as_ref());
     match calibrated {
-        Some(c) => Ok((name.to_string(), if end { c.on } else { c.off })),
+        Some(c) => Ok((name.to_string(), c.end(end))),
         None => Err(Error::invalid(format!(
             "--set {s:?}: {name} has no calibrated ends (run plugen calibrate; only judged binary attributes have them)"
         ))),
@@ -254,15 +274,38 @@ pub fn parse_set(plugin: Option<&Plugin>, s: &str) -> Result<(String, f32)> {
 mod tests {
     use super::*;
 
+    fn point(value: f32, positive: f32) -> Point {
+        Point {
+            value,
+            positive,
+            negative: 1.0 - positive,
+        }
+    }
+
     #[test]
-    fn wilson_bounds_bracket_the_rate() {
-        // 191 of 200 (95.5 %): the lower bound is below 95 %, the upper above.
-        let lo = wilson(0.955, 200, -Z);
-        let hi = wilson(0.955, 200, Z);
-        assert!(lo < 0.95 && lo > 0.92, "{lo}");
-        assert!(hi > 0.955 && hi < 0.98, "{hi}");
-        // More faces, tighter bounds.
-        assert!(wilson(0.955, 5000, -Z) > 0.95);
-        assert!(wilson(0.0, 200, Z) > 0.0 && wilson(0.0, 200, Z) < 0.01);
+    fn the_strength_rises_until_the_judge_crosses() {
+        // "On": positive rate rising with the value, 98 % from +1.5 on.
+        let mut points = Vec::new();
+        let (p, reached) = raise(&mut points, true, 1000, &mut |v| {
+            Ok(point(v, if v >= 1.5 { 0.98 } else { 0.5 + v / 10.0 }))
+        })
+        .expect("measured");
+        assert!(reached);
+        assert_eq!(p.value, 1.5);
+        assert_eq!(points.len(), 5, "stops at the first value that reaches");
+        // "Off" that never gets under 3 %: every value tried, the lowest kept.
+        let mut points = Vec::new();
+        let (p, reached) = raise(&mut points, false, 1000, &mut |v| {
+            Ok(point(-v, 0.2 - v / 20.0))
+        })
+        .expect("measured");
+        assert!(!reached);
+        assert_eq!(points.len(), GRID.len());
+        assert_eq!(p.value, -3.0);
+        assert!((p.positive - 0.05).abs() < 1e-6);
+        // Too few faces for confidence: 0 of 10 positive is not yet ≤ 3 %.
+        let (_, reached) =
+            raise(&mut Vec::new(), false, 10, &mut |v| Ok(point(-v, 0.0))).expect("measured");
+        assert!(!reached);
     }
 }

@@ -30,9 +30,11 @@ pub struct Rate {
     pub label: String,
     /// The value asked (flow units).
     pub value: f32,
-    /// Faces judged to show the attribute (fraction of all faces).
+    /// Faces judged to show the attribute, at or above the judge's threshold
+    /// (fraction of all faces).
     pub positive: f32,
-    /// Faces the judge could not call (too close to its threshold, or unread).
+    /// Faces a verified run could not call (within the judge's margin of its
+    /// threshold, or unread).
     pub uncertain: f32,
 }
 
@@ -143,14 +145,17 @@ pub fn evaluate(
                         norm_sum += sum_of_norms(&z);
                         norm_count += z.count();
                     }
-                    let (mut pos, mut unsure) = (0usize, 0usize);
-                    for r in &readings {
-                        match plugin.judges().verdict(&a.name, r) {
-                            Verdict::Class(true) => pos += 1,
-                            Verdict::Class(false) => {}
-                            _ => unsure += 1,
-                        }
-                    }
+                    // Shown: at or above the threshold, as the labeller decides
+                    // (the margin only says how many a verified run would redraw).
+                    let map = plugin.judges();
+                    let pos = readings
+                        .iter()
+                        .filter(|r| map.side(&a.name, r) == Some(true))
+                        .count();
+                    let unsure = readings
+                        .iter()
+                        .filter(|r| !matches!(map.verdict(&a.name, r), Verdict::Class(_)))
+                        .count();
                     let n = readings.len().max(1) as f32;
                     rates.push(Rate {
                         label,
@@ -322,7 +327,9 @@ pub fn markdown(r: &Report, command: &str) -> String {
                 end("on"),
             );
         }
-        md += "\nA face the judge cannot call (too close to its threshold) counts as not shown. \
+        md += "\nA face counts as shown when the judge reads it at or above the threshold \
+               (the margin, where there is one, only decides single faces in verified runs); \
+               an end that `plugen calibrate` did not reach holds the value that came nearest. \
                In eval.png, per attribute (numbered as here): −2 and −1 (reds), +1 and +2 (blues), \
                the calibrated off (grey) and on (green) ends; dotted lines at 95 % and 3 %.\n\n";
     }

@@ -48,7 +48,8 @@ pub struct Axis {
     /// Label range the bins split (continuous only).
     pub range: (f32, f32),
     /// Binary only: the values asked for bins 0 and 1, the calibrated
-    /// off/on ends where the plugin has them (else −1 and +1, the class means).
+    /// off/on ends where the plugin has them (else −1 and +1, the class
+    /// means).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ends: Option<(f32, f32)>,
 }

@@ -29,12 +29,17 @@ pub struct JudgeRule {
     pub calibrated: Option<Calibration>,
 }
 
-/// The slider values at which the judge agrees with the ends' labels.
+/// The slider values at which the judge agrees with the ends' labels, as
+/// `plugen calibrate` measured them. The strength is raised until the judge
+/// crosses, up to the last value tried; an end it never crossed holds the
+/// value that came nearest, and [`reached`](Self::reached) says so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
-    /// The value at which at most [`OFF_RATE`] of fresh faces are judged positive.
+    /// The value at which at most [`OFF_RATE`] of fresh faces are judged
+    /// positive (or, not reached, the fewest were).
     pub off: f32,
-    /// The value at which at least [`ON_RATE`] of fresh faces are judged positive.
+    /// The value at which at least [`ON_RATE`] of fresh faces are judged
+    /// positive (or, not reached, the most were).
     pub on: f32,
     /// Judged positive at `off` (fraction).
     pub off_rate: f32,
@@ -48,6 +53,63 @@ pub struct Calibration {
 pub const ON_RATE: f32 = 0.95;
 /// Largest fraction judged positive at the calibrated "off" end.
 pub const OFF_RATE: f32 = 0.03;
+/// One-sided 90 % normal quantile: an end must reach its rate with this
+/// confidence, not only on the faces measured.
+pub const CONFIDENCE_Z: f32 = 1.2816;
+
+/// Wilson score bound of a rate `p` seen on `n` faces (`z` > 0: upper, < 0: lower).
+pub fn wilson(p: f32, n: usize, z: f32) -> f32 {
+    let n = n.max(1) as f32;
+    let z2 = z * z;
+    let centre = p + z2 / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    (centre + spread) / (1.0 + z2 / n)
+}
+
+/// Whether a rate measured on `faces` faces reaches an end's goal (`on`:
+/// at least [`ON_RATE`], else at most [`OFF_RATE`]) with 90 % confidence.
+pub fn reaches(on: bool, rate: f32, faces: usize) -> bool {
+    if on {
+        wilson(rate, faces, -CONFIDENCE_Z) >= ON_RATE
+    } else {
+        wilson(rate, faces, CONFIDENCE_Z) <= OFF_RATE
+    }
+}
+
+impl Calibration {
+    /// The calibrated value of one end (`on`: the positive one).
+    pub fn end(&self, on: bool) -> f32 {
+        if on { self.on } else { self.off }
+    }
+
+    /// Whether the judge crossed at that end (its rate reached with 90 %
+    /// confidence), or the end is only the nearest value tried.
+    pub fn reached(&self, on: bool) -> bool {
+        let rate = if on { self.on_rate } else { self.off_rate };
+        reaches(on, rate, self.faces)
+    }
+
+    /// One end for people: `"+2.00 (96.5 % judged positive)"`, with
+    /// "not reached" where the judge never crossed.
+    pub fn describe(&self, on: bool) -> String {
+        let rate = if on { self.on_rate } else { self.off_rate };
+        let goal = if on {
+            format!("≥ {:.0} %", ON_RATE * 100.0)
+        } else {
+            format!("≤ {:.0} %", OFF_RATE * 100.0)
+        };
+        let mut s = format!(
+            "{:+.2} ({:.1} % judged positive",
+            self.end(on),
+            rate * 100.0
+        );
+        if !self.reached(on) {
+            s.push_str(&format!("; not reached: no value tried gave {goal}"));
+        }
+        s.push(')');
+        s
+    }
+}
 
 /// What the judges say of one attribute of one face.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,6 +160,18 @@ impl JudgeMap {
         }
     }
 
+    /// Which side of its threshold a binary attribute's reading falls on
+    /// (`true`: at or above), ignoring the margin: how the labeller decided.
+    /// Rates over many faces (`calibrate`, `eval`) count this; a single face
+    /// is accepted or redrawn by its [`verdict`](Self::verdict), margin
+    /// included. None: unjudged, continuous, or not read from this face.
+    pub fn side(&self, attribute: &str, reading: &Reading) -> Option<bool> {
+        let rule = self.rule(attribute)?;
+        let t = rule.threshold?;
+        let v = reading.get(&rule.reading).copied()?;
+        v.is_finite().then_some(v >= t)
+    }
+
     /// The judged attributes, in name order.
     pub fn judged(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
@@ -140,7 +214,13 @@ mod tests {
         ] {
             r.insert("happy".into(), v);
             assert_eq!(m.verdict("smile", &r), want, "happy {v}");
+            // The side of the threshold ignores the margin.
+            assert_eq!(m.side("smile", &r), Some(v >= 0.5), "happy {v}");
         }
+        assert_eq!(m.side("background", &r), None, "continuous");
+        assert_eq!(m.side("glasses", &r), None, "unjudged");
+        r.insert("happy".into(), f32::NAN);
+        assert_eq!(m.side("smile", &r), None, "not read");
         r.remove("background");
         assert_eq!(m.verdict("background", &r), Verdict::Unjudged);
     }
@@ -152,5 +232,38 @@ mod tests {
         let back: JudgeMap = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, m);
         assert_eq!(m.judged().collect::<Vec<_>>(), ["background", "smile"]);
+    }
+
+    #[test]
+    fn an_end_says_whether_the_judge_crossed() {
+        let c: Calibration = serde_json::from_str(
+            r#"{"off": -3.0, "on": 1.75, "off_rate": 0.058, "on_rate": 0.959, "faces": 1000}"#,
+        )
+        .expect("a calibration");
+        assert!(
+            c.reached(true),
+            "95.9 % of 1000 is at least 95 % with 90 % confidence"
+        );
+        assert!(!c.reached(false), "5.8 % is over 3 %");
+        assert_eq!(c.end(false), -3.0);
+        assert_eq!(c.describe(true), "+1.75 (95.9 % judged positive)");
+        assert!(
+            c.describe(false).contains("not reached"),
+            "{}",
+            c.describe(false)
+        );
+        // 95.5 % of 200 faces is not enough confidence; of 5000 it is.
+        assert!(!reaches(true, 0.955, 200) && reaches(true, 0.955, 5000));
+        assert!(reaches(false, 0.0, 200) && !reaches(false, 0.0, 20));
+    }
+
+    #[test]
+    fn wilson_bounds_bracket_the_rate() {
+        // 191 of 200 (95.5 %): the lower bound is below 95 %, the upper above.
+        let lo = wilson(0.955, 200, -CONFIDENCE_Z);
+        let hi = wilson(0.955, 200, CONFIDENCE_Z);
+        assert!(lo < 0.95 && lo > 0.92, "{lo}");
+        assert!(hi > 0.955 && hi < 0.98, "{hi}");
+        assert!(wilson(0.0, 200, CONFIDENCE_Z) > 0.0 && wilson(0.0, 200, CONFIDENCE_Z) < 0.01);
     }
 }
