@@ -320,6 +320,12 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
                 ours: time_runs(runs, 64.0, || judges.read(&refs).map(|_| ()))?,
                 peer: None,
             });
+            // What a run pays whose judge map needs no face mesh (smile, male).
+            figures.push(Figure {
+                name: "judges_without_mesh_b64_ms_per_img".into(),
+                ours: time_runs(runs, 64.0, || judges.read_with(&refs, false).map(|_| ()))?,
+                peer: None,
+            });
             figures.push(Figure {
                 name: "expression_judge_b64_ms_per_img".into(),
                 ours: time_runs(runs, 64.0, || judges.expression().judge(&refs).map(|_| ()))?,
@@ -330,6 +336,13 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
                 ours: time_runs(runs, 64.0, || judges.gender().judge(&refs).map(|_| ()))?,
                 peer: None,
             });
+            if let Some(mesh) = judges.mesh() {
+                figures.push(Figure {
+                    name: "mesh_judge_b64_ms_per_img".into(),
+                    ours: time_runs(runs, 64.0, || mesh.landmarks(&refs).map(|_| ()))?,
+                    peer: None,
+                });
+            }
         }
         Err(e) => eprintln!("plugen: bench: no judges row: {e}"),
     }

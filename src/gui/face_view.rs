@@ -22,7 +22,8 @@ pub struct FaceTextures {
 }
 
 /// What the judges read, in one line: each judged attribute's reading and
-/// what it says ("happy 0.93 (smiling) · male 0.12 (female) · Background lightness 54.2").
+/// what it says ("happy 0.93 (smiling) · male 0.12 (female) · yaw +23° ·
+/// background 54.2"), and which readings the judges could not take.
 pub fn judges_line(attributes: &[Attribute], map: &JudgeMap, reading: &Reading) -> String {
     let mut parts = Vec::new();
     for a in attributes {
@@ -30,6 +31,10 @@ pub fn judges_line(attributes: &[Attribute], map: &JudgeMap, reading: &Reading) 
             continue;
         };
         let Some(v) = reading.get(&rule.reading) else {
+            // A judge that could not read this face says so.
+            if reading.contains_key("face_score") {
+                parts.push(format!("{} not read", rule.reading));
+            }
             continue;
         };
         let part = match (map.verdict(&a.name, reading), &a.ends) {
@@ -37,7 +42,12 @@ pub fn judges_line(attributes: &[Attribute], map: &JudgeMap, reading: &Reading) 
                 format!("{} {v:.2} ({})", rule.reading, ends[usize::from(shown)])
             }
             (Verdict::Uncertain, _) => format!("{} {v:.2} (unsure)", rule.reading),
-            _ if rule.threshold.is_none() => format!("{} {v:.1}", a.label()),
+            // Continuous: the reading in its own units, compactly.
+            _ if rule.threshold.is_none() => match rule.reading.as_str() {
+                "yaw" | "pitch" => format!("{} {v:+.0}°", rule.reading),
+                _ if v.abs() < 10.0 => format!("{} {v:.2}", rule.reading),
+                _ => format!("{} {v:.1}", rule.reading),
+            },
             _ => format!("{} {v:.2}", rule.reading),
         };
         parts.push(part);
@@ -93,8 +103,10 @@ pub fn show(
     }
     let mut avail = ui.available_size();
     if judged.is_some() {
-        // Room for the judges' line under the face.
-        avail.y -= ui.text_style_height(&egui::TextStyle::Body) + 2.0 * ui.spacing().item_spacing.y;
+        // Room for the judges' line under the face (two rows when it wraps:
+        // the face mesh adds mouth, pose and eyes).
+        avail.y -=
+            2.0 * ui.text_style_height(&egui::TextStyle::Body) + 2.0 * ui.spacing().item_spacing.y;
     }
     if let [(label, id)] = panels[..] {
         let side = avail.x.min(avail.y).max(64.0);

@@ -3,10 +3,14 @@ judges and the faces a verified run made: happy (fer's Keras file in numpy,
 frame and mirror averaged) and male (gender-v1 in onnxruntime on dlib-aligned
 chips, 4 views averaged), exactly as tools/labels/label.py scores them.
 
-    python3 tools/judges/reference.py DIR [--summary]   # writes DIR/reference.csv
+    python3 tools/judges/reference.py DIR [--summary] [--mesh]   # writes DIR/reference.csv
 
 --summary prints, for a fill or sample folder (metadata.jsonl), how often the
-reference agrees with each face's requested smile and male cell.
+reference agrees with each face's requested smile and male cell. --mesh also
+runs the labeller's face mesh (tools/labels/mesh.py: mediapipe's
+face_landmark.tflite in ai-edge-litert) and, with --summary, says how often
+a face asked for mouth_open has the mouth the labeller calls open (found,
+|yaw| < 25, lips apart >= 0.09 of the mouth's width).
 """
 
 import argparse
@@ -30,6 +34,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dir")
     ap.add_argument("--summary", action="store_true")
+    ap.add_argument("--mesh", action="store_true")
     args = ap.parse_args()
     meta = os.path.join(args.dir, "metadata.jsonl")
     if os.path.exists(meta):
@@ -49,25 +54,38 @@ def main():
         happy.extend(((fer(b) + fer(np.ascontiguousarray(b[:, :, ::-1]))) / 2)[:, 3])
     al, run = Aligner(), session()
     male = [float(run(al.chips(img)).mean()) for img in faces]
+    opened = [None] * len(faces)
+    if args.mesh:
+        import mesh
+
+        fm = mesh.FaceMesh()
+        ms = [fm.measure(img) for img in faces]
+        opened = [m["face_score"] > 0 and abs(m["yaw_deg"]) < 25 and m["mouth"] >= 0.09 for m in ms]
     with open(os.path.join(args.dir, "reference.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["file_name", "happy", "male"])
-        for n, h, m in zip(names, happy, male):
-            w.writerow([n, f"{h:.6f}", f"{m:.6f}"])
+        w.writerow(["file_name", "happy", "male"] + (["mouth_open"] if args.mesh else []))
+        for n, h, m, o in zip(names, happy, male, opened):
+            w.writerow([n, f"{h:.6f}", f"{m:.6f}"] + ([int(o)] if args.mesh else []))
     if args.summary:
         ref = {n: (h, m) for n, h, m in zip(names, happy, male)}
+        mouth = dict(zip(names, opened))
         cells = {}
         with open(os.path.join(args.dir, "metadata.jsonl")) as f:
             for line in f:
                 r = json.loads(line)
-                key = (r.get("smile"), r.get("male"))
+                key = (r.get("smile"), r.get("male"), r.get("mouth_open") if args.mesh else None)
                 h, m = ref[r["file_name"]]
-                c = cells.setdefault(key, [0, 0, 0])
+                c = cells.setdefault(key, [0, 0, 0, 0])
                 c[0] += 1
                 c[1] += (h >= 0.5) == (key[0] is not None and key[0] > 0)
                 c[2] += (m >= 0.5) == (key[1] is not None and key[1] > 0)
-        for key, (n, s, g) in sorted(cells.items(), key=str):
-            print(f"cell smile={key[0]} male={key[1]}: {n} faces; reference agrees on smile {s / n:.1%}, on male {g / n:.1%}")
+                c[3] += bool(mouth[r["file_name"]]) == (key[2] is not None and key[2] > 0)
+        for key, (n, s, g, o) in sorted(cells.items(), key=str):
+            line = f"cell smile={key[0]} male={key[1]}"
+            line += f" mouth_open={key[2]}" if args.mesh else ""
+            line += f": {n} faces; reference agrees on smile {s / n:.1%}, on male {g / n:.1%}"
+            line += f", on mouth_open {o / n:.1%}" if args.mesh else ""
+            print(line)
 
 
 if __name__ == "__main__":

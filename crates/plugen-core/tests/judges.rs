@@ -137,3 +137,74 @@ fn a_bad_judges_folder_is_named() {
         .unwrap_or_default();
     assert!(err.contains("judges.json"), "{err}");
 }
+
+#[test]
+fn face_mesh_matches_the_labellers_tflite_run() -> plugen_core::Result<()> {
+    use plugen_core::model::judges::mesh;
+    let judges = JudgeSet::load(&judges_dir())?;
+    let net = judges.mesh().expect("the bundle's judges have the mesh");
+    let (faces, images) = fixture("mesh.json", "faces", "faces");
+    assert!(faces.len() >= 8);
+    let refs: Vec<&image::RgbImage> = images.iter().collect();
+    let marks = net.landmarks(&refs)?;
+    let (mut worst_px, mut worst_logit) = (0f32, 0f32);
+    for ((f, img), (lm, logit)) in faces.iter().zip(&images).zip(&marks) {
+        // The upscale is PIL's, byte for byte.
+        let big = mesh::upscale_bicubic(img, mesh::INPUT_SIZE as u32);
+        assert_eq!(
+            plugen_core::io::weights::sha256_hex(big.as_raw()),
+            f["upscaled_sha256"].as_str().expect("sha"),
+            "{}",
+            f["file"]
+        );
+        let want = f["landmarks"].as_array().expect("landmarks");
+        assert_eq!(want.len(), mesh::LANDMARKS);
+        for (k, p) in want.iter().enumerate() {
+            for axis in 0..2 {
+                let w = p[axis].as_f64().expect("x") as f32;
+                worst_px = worst_px.max((lm[3 * k + axis] - w).abs());
+            }
+        }
+        worst_logit = worst_logit.max((logit - f["face"].as_f64().expect("face") as f32).abs());
+    }
+    eprintln!("mesh parity: landmarks within {worst_px} px, logit within {worst_logit}");
+    // Within 0.5 px at the labeller's 192-pixel resolution.
+    assert!(worst_px < 0.5, "largest landmark difference {worst_px} px");
+    assert!(
+        worst_logit < 0.05,
+        "largest face-logit difference {worst_logit}"
+    );
+    // The readings: a face the mesh does not find is flagged (its score
+    // only), the others are measured as the labeller measures them.
+    let readings = judges.read(&refs)?;
+    let mut flagged = 0;
+    for (f, r) in faces.iter().zip(&readings) {
+        let m = &f["measures"];
+        if m["face_score"].as_f64().expect("score") <= 0.0 {
+            flagged += 1;
+            assert!(r.get("yaw").is_none() && r.get("mouth").is_none(), "{r:?}");
+            continue;
+        }
+        for (ours, theirs, tol) in [
+            ("yaw", "yaw_deg", 0.5),
+            ("pitch", "pitch_deg", 0.5),
+            ("mouth", "mouth", 0.01),
+            ("eye_gap", "eye_gap", 0.01),
+        ] {
+            let want = m[theirs].as_f64().expect("measure") as f32;
+            if let Some(v) = r.get(ours) {
+                assert!(
+                    (v - want).abs() < tol,
+                    "{}: {ours} {v} against {want}",
+                    f["file"]
+                );
+            }
+        }
+        assert!(r.contains_key("yaw"), "{}", f["file"]);
+    }
+    assert_eq!(
+        flagged, 1,
+        "the fixture has one frame the mesh does not find"
+    );
+    Ok(())
+}

@@ -98,6 +98,9 @@ pub(crate) struct Conv {
     side: usize,
     stride: usize,
     pad: usize,
+    /// Extra padding after (bottom and right), for TensorFlow's "same"
+    /// padding at stride 2, which puts an odd total's extra pixel there.
+    trailing: usize,
     cin: usize,
     cout: usize,
 }
@@ -134,20 +137,31 @@ impl Conv {
             side,
             stride,
             pad,
+            trailing: 0,
             cin,
             cout,
         }
     }
 
+    /// The same convolution with `trailing` more pixels of padding after
+    /// (bottom and right) than before.
+    pub(crate) fn with_trailing_pad(mut self, trailing: usize) -> Self {
+        self.trailing = trailing;
+        self
+    }
+
     /// Output side for an input side.
     pub(crate) fn out_side(&self, side: usize) -> usize {
-        (side + 2 * self.pad - self.side) / self.stride + 1
+        (side + 2 * self.pad + self.trailing - self.side) / self.stride + 1
     }
 
     /// Runs on `x` (whose border must be at least the padding) into a new
     /// map with a border of `out_pad`.
     pub(crate) fn forward(&self, x: &Map, out_pad: usize) -> Result<Map> {
-        if x.c != self.cin || x.pad < self.pad || x.h + 2 * self.pad < self.side {
+        if x.c != self.cin
+            || x.pad < self.pad + self.trailing
+            || x.h + 2 * self.pad + self.trailing < self.side
+        {
             return Err(Error::invalid(format!(
                 "convolution of {} channels (padding {}) given a {}×{}×{} map with a border of {}",
                 self.cin, self.pad, x.h, x.w, x.c, x.pad

@@ -19,6 +19,8 @@ pub struct WeightFile {
     pub tensors: HashMap<String, Tensor>,
     /// Lowercase hex SHA-256 of the file.
     pub sha256: String,
+    /// The header's `__metadata__` strings (empty when it has none).
+    pub metadata: HashMap<String, String>,
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
@@ -79,6 +81,12 @@ pub fn load(path: &Path, device: &Device) -> Result<WeightFile> {
     let sha256 = sha256_hex(&bytes);
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let metadata = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?
+        .1
+        .metadata()
+        .clone()
+        .unwrap_or_default();
     let mut tensors = HashMap::new();
     for (name, view) in st.iter() {
         let data = view_to_f32(path, name, &view)?;
@@ -91,7 +99,11 @@ pub fn load(path: &Path, device: &Device) -> Result<WeightFile> {
         let t = Tensor::from_vec(data, view.shape(), &Device::Cpu)?.to_device(device)?;
         tensors.insert(name.to_string(), t);
     }
-    Ok(WeightFile { tensors, sha256 })
+    Ok(WeightFile {
+        tensors,
+        sha256,
+        metadata,
+    })
 }
 
 /// The tensors of a training run's variables, by name (to save them).

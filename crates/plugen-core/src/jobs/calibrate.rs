@@ -126,7 +126,7 @@ pub(crate) fn judged_draws(
         }
         let z = plugin.decode(&Latents::new(dim, codes)?)?;
         let images = model.render(&z)?;
-        readings.extend(judges.read(&images.iter().collect::<Vec<_>>())?);
+        readings.extend(judges.read_for(&images.iter().collect::<Vec<_>>(), plugin.judges())?);
         latents.extend(z.data);
     }
     Ok((Latents::new(dim, latents)?, readings))

@@ -372,8 +372,8 @@ fn asked_classes(plugin: &Plugin, requested: &[Option<f32>]) -> Vec<(usize, bool
 }
 
 /// Whether a draw shows every asked class: by the judges' verdict where they
-/// judge the attribute (a reading too close to call fails), by the plugin's
-/// readout elsewhere.
+/// judge the attribute (a reading too close to call, or a face the judge
+/// could not read, fails), by the plugin's readout elsewhere.
 fn passes(
     verify: Verify,
     plugin: &Plugin,
@@ -393,7 +393,7 @@ fn passes(
                 let name = &plugin.attributes()[k].name;
                 match reading.map(|r| plugin.judges().verdict(name, r)) {
                     Some(Verdict::Class(shown)) => shown == want,
-                    Some(Verdict::Uncertain) => false,
+                    Some(Verdict::Uncertain | Verdict::Unread) => false,
                     _ => by_readout(),
                 }
             }
@@ -564,7 +564,11 @@ fn draw(
         let (mut drawn, judged) = match run.judges {
             Some(j) => {
                 let images = render_rows(model, &latents)?;
-                let readings = j.read(&images.iter().collect::<Vec<_>>())?;
+                let refs: Vec<&image::RgbImage> = images.iter().collect();
+                let readings = match plugin {
+                    Some(p) => j.read_for(&refs, p.judges())?,
+                    None => j.read(&refs)?,
+                };
                 (Some(images), readings)
             }
             None => (None, Vec::new()),

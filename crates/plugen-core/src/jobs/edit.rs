@@ -126,7 +126,7 @@ pub fn edit_until_judged(
     }
     let edited = Latents::new(dim, batch)?;
     let images = model.render(&edited)?;
-    let readings = judges.read(&images.iter().collect::<Vec<_>>())?;
+    let readings = judges.read_for(&images.iter().collect::<Vec<_>>(), map)?;
     let agreed = readings.iter().position(|r| {
         judged.iter().all(|&k| {
             let want = values[k].unwrap_or(0.0) > 0.0;

@@ -222,7 +222,8 @@ impl CellSpec {
     /// The cell the judges put a face in: each axis by its judge where the
     /// judge map has one (and the judge could read it), else by the plugin's
     /// readout (user units, all plugin attributes); `None` when a judge's
-    /// reading is too close to its threshold to call.
+    /// reading is too close to its threshold to call, or the judge could not
+    /// read the face.
     pub fn cell_of_judged(
         &self,
         map: &JudgeMap,
@@ -235,7 +236,7 @@ impl CellSpec {
             .map(|a| match map.verdict(&a.name, reading) {
                 Verdict::Class(shown) => Some(usize::from(shown)),
                 Verdict::Value(v) => Some(a.continuous_bin(v)),
-                Verdict::Uncertain => None,
+                Verdict::Uncertain | Verdict::Unread => None,
                 Verdict::Unjudged => {
                     Some(a.bin_of_readout(readout.get(a.index).copied().unwrap_or(f32::NAN)))
                 }
@@ -589,7 +590,7 @@ pub fn fill(
         let (drawn, judged) = match judges {
             Some(j) => {
                 let images = dataset::render_rows(model, &latents)?;
-                let readings = j.read(&images.iter().collect::<Vec<_>>())?;
+                let readings = j.read_for(&images.iter().collect::<Vec<_>>(), plugin.judges())?;
                 (Some(images), readings)
             }
             None => (None, Vec::new()),

@@ -120,8 +120,12 @@ pub enum Verdict {
     Value(f32),
     /// A binary attribute read too close to its threshold to call.
     Uncertain,
-    /// No judge decides it, or the judge could not read it from this face.
+    /// No judge decides it.
     Unjudged,
+    /// A judge decides it but could not read it from this face (the mesh
+    /// found no face, or the face is turned too far for its mouth or
+    /// eyes): flagged, never scored; a verified run redraws it.
+    Unread,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -156,7 +160,7 @@ impl JudgeMap {
                 Some(_) => Verdict::Uncertain,
                 None => Verdict::Value(v),
             },
-            _ => Verdict::Unjudged,
+            _ => Verdict::Unread,
         }
     }
 
@@ -200,7 +204,7 @@ mod tests {
         r.insert("happy".into(), 0.49);
         assert_eq!(m.verdict("smile", &r), Verdict::Class(false));
         r.insert("happy".into(), f32::NAN);
-        assert_eq!(m.verdict("smile", &r), Verdict::Unjudged);
+        assert_eq!(m.verdict("smile", &r), Verdict::Unread);
         // With a margin, readings near the threshold are uncertain.
         let mut m = m;
         if let Some(rule) = m.0.get_mut("smile") {
@@ -222,7 +226,7 @@ mod tests {
         r.insert("happy".into(), f32::NAN);
         assert_eq!(m.side("smile", &r), None, "not read");
         r.remove("background");
-        assert_eq!(m.verdict("background", &r), Verdict::Unjudged);
+        assert_eq!(m.verdict("background", &r), Verdict::Unread);
     }
 
     #[test]

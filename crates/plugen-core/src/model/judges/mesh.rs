@@ -1,0 +1,638 @@
+//! The mesh judge: MediaPipe's face-landmark network (`face_landmark.tflite`
+//! from the mediapipe 0.10.21 wheel, Apache-2.0), the model that labelled the
+//! default plugin's mouth, pose and eyes (`tools/labels/mesh.py`): 468 face
+//! landmarks in 3D and a face-presence logit from the whole 64×64 frame,
+//! upscaled to 192×192 with PIL's bicubic filter (the generator's faces are
+//! centred crops, so no face detector runs first).
+//!
+//! The network is stored as its operations (`tools/judges/convert_mesh.py`
+//! writes them, with the weights by their names in the file, into the
+//! safetensors header's `graph`): convolutions, depthwise convolutions, PReLU,
+//! residual adds, 2×2 max pools and zero channel padding, with TensorFlow's
+//! "same" and "valid" paddings. It runs on the CPU engine
+//! ([`crate::compute::cpu_conv`]), channel-last; every map keeps a border of
+//! one zero pixel, which is all the padding any operation here needs.
+//!
+//! [`measures`] turns the landmarks into the labeller's numbers.
+
+use std::collections::HashMap;
+
+use image::RgbImage;
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use crate::compute::cpu_conv::{self, Conv, Map};
+use crate::compute::cpu_gemm::{Activation, Engine, Kernel};
+use crate::error::{Error, Result};
+
+/// Side of the network's input.
+pub const INPUT_SIZE: usize = 192;
+/// Landmarks the network returns.
+pub const LANDMARKS: usize = 468;
+/// The border every map keeps.
+const BORDER: usize = 1;
+
+/// One operation as `convert_mesh.py` writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+enum OpSpec {
+    Conv {
+        #[serde(rename = "in")]
+        input: String,
+        out: String,
+        weight: String,
+        bias: String,
+        stride: usize,
+        same: bool,
+    },
+    Depthwise {
+        #[serde(rename = "in")]
+        input: String,
+        out: String,
+        weight: String,
+        bias: String,
+        stride: usize,
+        same: bool,
+    },
+    Prelu {
+        #[serde(rename = "in")]
+        input: String,
+        out: String,
+        alpha: String,
+    },
+    Add {
+        #[serde(rename = "in")]
+        input: [String; 2],
+        out: String,
+    },
+    MaxPool {
+        #[serde(rename = "in")]
+        input: String,
+        out: String,
+        size: usize,
+        stride: usize,
+    },
+    PadChannels {
+        #[serde(rename = "in")]
+        input: String,
+        out: String,
+        extra: usize,
+    },
+}
+
+/// The graph in the weights file's header.
+#[derive(Debug, Clone, Deserialize)]
+struct GraphSpec {
+    input: String,
+    landmarks: String,
+    face: String,
+    ops: Vec<OpSpec>,
+}
+
+/// A compiled operation; tensors are slots.
+enum Step {
+    Conv(Conv),
+    /// 3×3 depthwise, weights (c, 3, 3), then the bias; `before` is the
+    /// padding before (0 or 1) at this stride.
+    Depthwise {
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        stride: usize,
+        before: usize,
+        out_side: usize,
+    },
+    Prelu(Vec<f32>),
+    Add(usize),
+    MaxPool,
+    PadChannels(usize),
+}
+
+/// One step with its input and output slots and the slots it frees after.
+struct Node {
+    step: Step,
+    input: usize,
+    out: usize,
+    free: Vec<usize>,
+}
+
+/// The face-landmark network.
+pub struct MeshJudge {
+    nodes: Vec<Node>,
+    slots: usize,
+    input: usize,
+    landmarks: usize,
+    face: usize,
+}
+
+/// TensorFlow's padding before and after for a `k`-wide window at `stride`
+/// on `size` pixels, and the output size.
+fn tf_padding(size: usize, k: usize, stride: usize, same: bool) -> (usize, usize, usize) {
+    if !same {
+        return (0, 0, (size - k) / stride + 1);
+    }
+    let out = size.div_ceil(stride);
+    let total = ((out - 1) * stride + k).saturating_sub(size);
+    (total / 2, total - total / 2, out)
+}
+
+impl MeshJudge {
+    /// Builds the network from its weights (f32 by name) and the graph JSON
+    /// stored beside them.
+    pub fn new(tensors: &HashMap<String, candle_core::Tensor>, graph_json: &str) -> Result<Self> {
+        let graph: GraphSpec = serde_json::from_str(graph_json)
+            .map_err(|e| Error::invalid(format!("mesh judge: graph: {e}")))?;
+        let engine = Engine::new(Kernel::detect());
+        let get = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| Error::invalid(format!("mesh judge: no tensor {name:?}")))?;
+            let v = t.flatten_all()?.to_vec1::<f32>()?;
+            if v.len() != len {
+                return Err(Error::invalid(format!(
+                    "mesh judge: tensor {name:?} has {} numbers, expected {len}",
+                    v.len()
+                )));
+            }
+            Ok(v)
+        };
+        // Shapes (side, channels) by name, followed through the graph.
+        let mut slot_of: HashMap<String, usize> = HashMap::new();
+        let mut shape: Vec<(usize, usize)> = Vec::new();
+        fn slot(
+            slot_of: &mut HashMap<String, usize>,
+            shape: &mut Vec<(usize, usize)>,
+            name: &str,
+            s: (usize, usize),
+        ) -> usize {
+            let i = shape.len();
+            shape.push(s);
+            slot_of.insert(name.to_string(), i);
+            i
+        }
+        let input = slot(&mut slot_of, &mut shape, &graph.input, (INPUT_SIZE, 3));
+        let mut nodes = Vec::new();
+        let mut reads: Vec<Vec<usize>> = Vec::new();
+        for op in &graph.ops {
+            let find = |n: &str, slot_of: &HashMap<String, usize>| {
+                slot_of.get(n).copied().ok_or_else(|| {
+                    Error::invalid(format!("mesh judge: {n:?} used before it is made"))
+                })
+            };
+            let (node_in, node_reads, step, out_name, out_shape) = match op {
+                OpSpec::Conv {
+                    input,
+                    out,
+                    weight,
+                    bias,
+                    stride,
+                    same,
+                } => {
+                    let i = find(input, &slot_of)?;
+                    let (side, cin) = shape[i];
+                    let dims = tensors
+                        .get(weight)
+                        .map(|t| t.dims().to_vec())
+                        .ok_or_else(|| {
+                            Error::invalid(format!("mesh judge: no tensor {weight:?}"))
+                        })?;
+                    let [cout, k, kw, wcin] = dims[..] else {
+                        return Err(Error::invalid(format!(
+                            "mesh judge: convolution {weight:?} is not (out, k, k, in)"
+                        )));
+                    };
+                    if k != kw || wcin != cin || !(k == 1 || k == 3) {
+                        return Err(Error::invalid(format!(
+                            "mesh judge: convolution {weight:?} is not 1×1 or 3×3 over {cin} channels"
+                        )));
+                    }
+                    let w_len = cout * k * k * cin;
+                    let b = get(bias, cout)?;
+                    let w = get(weight, w_len)?;
+                    let (before, after, out_side) = tf_padding(side, k, *stride, *same);
+                    if before > after || after - before > 1 || after > BORDER {
+                        return Err(Error::invalid(format!(
+                            "mesh judge: convolution {weight:?}: padding {before}/{after} not supported"
+                        )));
+                    }
+                    let conv = Conv::new(
+                        engine,
+                        (k, *stride, before),
+                        (cin, cout),
+                        |co, ci, ky, kx| w[((co * k + ky) * k + kx) * cin + ci],
+                        |co| b[co],
+                        Activation::Identity,
+                    )
+                    .with_trailing_pad(after - before);
+                    (i, vec![i], Step::Conv(conv), out, (out_side, cout))
+                }
+                OpSpec::Depthwise {
+                    input,
+                    out,
+                    weight,
+                    bias,
+                    stride,
+                    same,
+                } => {
+                    let i = find(input, &slot_of)?;
+                    let (side, c) = shape[i];
+                    let w = get(weight, 9 * c)?;
+                    let bias = get(bias, c)?;
+                    // (1, 3, 3, c) → (c, 3, 3).
+                    let weight: Vec<f32> = (0..c * 9).map(|j| w[(j % 9) * c + j / 9]).collect();
+                    let (before, after, out_side) = tf_padding(side, 3, *stride, *same);
+                    if after > BORDER || before > after {
+                        return Err(Error::invalid(format!(
+                            "mesh judge: depthwise {weight:?}: padding {before}/{after} not supported"
+                        )));
+                    }
+                    let step = Step::Depthwise {
+                        weight,
+                        bias,
+                        stride: *stride,
+                        before,
+                        out_side,
+                    };
+                    (i, vec![i], step, out, (out_side, c))
+                }
+                OpSpec::Prelu { input, out, alpha } => {
+                    let i = find(input, &slot_of)?;
+                    let a = get(alpha, shape[i].1)?;
+                    (i, vec![i], Step::Prelu(a), out, shape[i])
+                }
+                OpSpec::Add { input, out } => {
+                    let (a, b) = (find(&input[0], &slot_of)?, find(&input[1], &slot_of)?);
+                    if shape[a] != shape[b] {
+                        return Err(Error::invalid(format!(
+                            "mesh judge: adding {:?} and {:?} of different shapes",
+                            input[0], input[1]
+                        )));
+                    }
+                    (a, vec![a, b], Step::Add(b), out, shape[a])
+                }
+                OpSpec::MaxPool {
+                    input,
+                    out,
+                    size,
+                    stride,
+                } => {
+                    let i = find(input, &slot_of)?;
+                    if *size != 2 || *stride != 2 {
+                        return Err(Error::invalid("mesh judge: only 2×2 stride-2 max pools"));
+                    }
+                    let (side, c) = shape[i];
+                    (i, vec![i], Step::MaxPool, out, (side / 2, c))
+                }
+                OpSpec::PadChannels { input, out, extra } => {
+                    let i = find(input, &slot_of)?;
+                    let (side, c) = shape[i];
+                    (
+                        i,
+                        vec![i],
+                        Step::PadChannels(*extra),
+                        out,
+                        (side, c + extra),
+                    )
+                }
+            };
+            let out = slot(&mut slot_of, &mut shape, out_name, out_shape);
+            reads.push(node_reads);
+            nodes.push(Node {
+                step,
+                input: node_in,
+                out,
+                free: Vec::new(),
+            });
+        }
+        let find = |n: &str| {
+            slot_of
+                .get(n)
+                .copied()
+                .ok_or_else(|| Error::invalid(format!("mesh judge: no output {n:?}")))
+        };
+        let (landmarks, face) = (find(&graph.landmarks)?, find(&graph.face)?);
+        if shape[landmarks] != (1, LANDMARKS * 3) || shape[face] != (1, 1) {
+            return Err(Error::invalid(
+                "mesh judge: outputs are not 468×3 landmarks and one logit",
+            ));
+        }
+        // Free each map after its last reader (the outputs are kept).
+        let mut last = vec![None; shape.len()];
+        for (n, r) in reads.iter().enumerate() {
+            for &s in r {
+                last[s] = Some(n);
+            }
+        }
+        for (s, l) in last.iter().enumerate() {
+            if let Some(n) = *l
+                && s != landmarks
+                && s != face
+            {
+                nodes[n].free.push(s);
+            }
+        }
+        Ok(Self {
+            nodes,
+            slots: shape.len(),
+            input,
+            landmarks,
+            face,
+        })
+    }
+
+    /// Landmarks ((468 × 3) in 192-pixel units, x and y from the top left)
+    /// and the face-presence logit of each face. A face reads the same bits
+    /// alone or in a batch.
+    pub fn landmarks(&self, faces: &[&RgbImage]) -> Result<Vec<(Vec<f32>, f32)>> {
+        faces.par_iter().map(|f| self.one(f)).collect()
+    }
+
+    fn one(&self, face: &RgbImage) -> Result<(Vec<f32>, f32)> {
+        let big = upscale_bicubic(face, INPUT_SIZE as u32);
+        let mut x = Map::zeros(1, (INPUT_SIZE, INPUT_SIZE, 3), BORDER);
+        for y in 0..INPUT_SIZE {
+            for xx in 0..INPUT_SIZE {
+                let p = big.get_pixel(xx as u32, y as u32).0;
+                let at = x.at(0, y as isize, xx as isize);
+                for (d, v) in x.data[at..at + 3].iter_mut().zip(p) {
+                    *d = v as f32 / 255.0;
+                }
+            }
+        }
+        let mut maps: Vec<Option<Map>> = (0..self.slots).map(|_| None).collect();
+        maps[self.input] = Some(x);
+        for node in &self.nodes {
+            let src = maps[node.input]
+                .as_ref()
+                .ok_or_else(|| Error::invalid("mesh judge: a map was freed too early"))?;
+            let out = match &node.step {
+                Step::Conv(conv) => conv.forward(src, BORDER)?,
+                Step::Depthwise {
+                    weight,
+                    bias,
+                    stride,
+                    before,
+                    out_side,
+                } => depthwise(src, weight, bias, (*stride, *before), *out_side)?,
+                Step::Prelu(alpha) => {
+                    let mut m = src.clone();
+                    let c = m.c;
+                    for (i, v) in m.data.iter_mut().enumerate() {
+                        if *v < 0.0 {
+                            *v *= alpha[i % c];
+                        }
+                    }
+                    m
+                }
+                Step::Add(other) => {
+                    let b = maps[*other]
+                        .as_ref()
+                        .ok_or_else(|| Error::invalid("mesh judge: a map was freed too early"))?;
+                    let mut m = src.clone();
+                    for (v, w) in m.data.iter_mut().zip(&b.data) {
+                        *v += w;
+                    }
+                    m
+                }
+                Step::MaxPool => max_pool2(src),
+                Step::PadChannels(extra) => pad_channels(src, *extra),
+            };
+            maps[node.out] = Some(out);
+            for &s in &node.free {
+                maps[s] = None;
+            }
+        }
+        let read = |slot: usize| -> Result<Vec<f32>> {
+            let m = maps[slot]
+                .as_ref()
+                .ok_or_else(|| Error::invalid("mesh judge: no output"))?;
+            let at = m.at(0, 0, 0);
+            Ok(m.data[at..at + m.c].to_vec())
+        };
+        let face_logit = read(self.face)?[0];
+        Ok((read(self.landmarks)?, face_logit))
+    }
+}
+
+/// A 3×3 depthwise convolution with bias at stride 1 or 2 (`before`: the
+/// padding before, the rest after within the border) to `side`×`side`.
+fn depthwise(
+    x: &Map,
+    weight: &[f32],
+    bias: &[f32],
+    (stride, before): (usize, usize),
+    side: usize,
+) -> Result<Map> {
+    let c = x.c;
+    if stride == 1 && before == 1 {
+        let mut m = cpu_conv::depthwise3(x, weight, BORDER)?;
+        for y in 0..m.h as isize {
+            for xx in 0..m.w as isize {
+                let at = m.at(0, y, xx);
+                for (v, b) in m.data[at..at + c].iter_mut().zip(bias) {
+                    *v += b;
+                }
+            }
+        }
+        return Ok(m);
+    }
+    let (oh, ow) = (side, side);
+    let mut out = Map::zeros(1, (oh, ow, c), BORDER);
+    let (s, p) = (stride as isize, before as isize);
+    for y in 0..oh as isize {
+        for xx in 0..ow as isize {
+            let o = out.at(0, y, xx);
+            let acc = &mut out.data[o..o + c];
+            acc.copy_from_slice(bias);
+            for t in 0..9 {
+                let (dy, dx) = (t as isize / 3, t as isize % 3);
+                let i = x.at(0, y * s - p + dy, xx * s - p + dx);
+                for (ch, a) in acc.iter_mut().enumerate() {
+                    *a += x.data[i + ch] * weight[ch * 9 + t as usize];
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A 2×2 stride-2 max pool ("valid").
+fn max_pool2(x: &Map) -> Map {
+    let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);
+    let mut out = Map::zeros(1, (oh, ow, c), BORDER);
+    for y in 0..oh as isize {
+        for xx in 0..ow as isize {
+            let o = out.at(0, y, xx);
+            for ch in 0..c {
+                let mut m = f32::NEG_INFINITY;
+                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    m = m.max(x.data[x.at(0, 2 * y + dy, 2 * xx + dx) + ch]);
+                }
+                out.data[o + ch] = m;
+            }
+        }
+    }
+    out
+}
+
+/// The same map with `extra` zero channels after its own.
+fn pad_channels(x: &Map, extra: usize) -> Map {
+    let c = x.c;
+    let mut out = Map::zeros(1, (x.h, x.w, c + extra), BORDER);
+    for y in 0..x.h as isize {
+        for xx in 0..x.w as isize {
+            let (i, o) = (x.at(0, y, xx), out.at(0, y, xx));
+            out.data[o..o + c].copy_from_slice(&x.data[i..i + c]);
+        }
+    }
+    out
+}
+
+/// PIL's bicubic filter (a = −0.5).
+fn bicubic(x: f64) -> f64 {
+    let a = -0.5;
+    let x = x.abs();
+    if x < 1.0 {
+        ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        (((x - 5.0) * x + 8.0) * x - 4.0) * a
+    } else {
+        0.0
+    }
+}
+
+/// Bits of PIL's fixed-point coefficients for 8-bit images.
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// PIL's resampling coefficients from `input` to `output` pixels (an
+/// upscale): for each output pixel, the first input pixel and the weights.
+fn coefficients(input: usize, output: usize) -> Vec<(usize, Vec<i32>)> {
+    let scale = input as f64 / output as f64;
+    let filterscale = scale.max(1.0);
+    let support = 2.0 * filterscale;
+    (0..output)
+        .map(|x| {
+            let center = (x as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(input as i64) as usize;
+            let w: Vec<f64> = (xmin..xmax)
+                .map(|j| bicubic((j as f64 - center + 0.5) / filterscale))
+                .collect();
+            let total: f64 = w.iter().sum();
+            let fixed = w
+                .iter()
+                .map(|v| {
+                    let v = if total != 0.0 { v / total } else { *v };
+                    let f = v * (1u64 << PRECISION_BITS) as f64;
+                    (if f < 0.0 { f - 0.5 } else { f + 0.5 }) as i32
+                })
+                .collect();
+            (xmin, fixed)
+        })
+        .collect()
+}
+
+/// One resampling pass's rounding and clipping back to 8 bits.
+fn clip8(acc: i64) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// `face` upscaled to `side`×`side` exactly as PIL's `resize(BICUBIC)` does
+/// for RGB: horizontal pass, then vertical, each in fixed point and rounded
+/// to 8 bits.
+pub fn upscale_bicubic(face: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = face.dimensions();
+    let side_px = side as usize;
+    let across = coefficients(w as usize, side_px);
+    let mut wide = vec![0u8; h as usize * side_px * 3];
+    for y in 0..h as usize {
+        for (x, (first, k)) in across.iter().enumerate() {
+            for c in 0..3 {
+                let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+                for (j, kk) in k.iter().enumerate() {
+                    let p = face.get_pixel((first + j) as u32, y as u32).0[c];
+                    acc += p as i64 * *kk as i64;
+                }
+                wide[(y * side_px + x) * 3 + c] = clip8(acc);
+            }
+        }
+    }
+    let down = coefficients(h as usize, side_px);
+    let mut out = RgbImage::new(side, side);
+    for (y, (first, k)) in down.iter().enumerate() {
+        for x in 0..side_px {
+            let mut px = [0u8; 3];
+            for (c, v) in px.iter_mut().enumerate() {
+                let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+                for (j, kk) in k.iter().enumerate() {
+                    acc += wide[((first + j) * side_px + x) * 3 + c] as i64 * *kk as i64;
+                }
+                *v = clip8(acc);
+            }
+            out.put_pixel(x as u32, y as u32, image::Rgb(px));
+        }
+    }
+    out
+}
+
+/// The labeller's measures of one face from its landmarks (192-pixel units)
+/// and logit, as `tools/labels/mesh.py` computes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measures {
+    /// Face-presence logit (> 0: a face).
+    pub face: f32,
+    /// Inner-lip gap over inner mouth width (13–14 / 78–308).
+    pub mouth: f32,
+    /// Eyelid gap over eye width, both eyes averaged.
+    pub eye_gap: f32,
+    /// Head turn in degrees (positive: nose towards the image's right).
+    pub yaw: f32,
+    /// Head tilt in degrees (positive: chin forward).
+    pub pitch: f32,
+}
+
+/// The measures of one face (`landmarks`: 468 × 3).
+pub fn measures(landmarks: &[f32], face: f32) -> Measures {
+    let p = |i: usize| [landmarks[3 * i], landmarks[3 * i + 1], landmarks[3 * i + 2]];
+    let dist = |a: usize, b: usize| {
+        let (a, b) = (p(a), p(b));
+        ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+    };
+    let ratio = |a: f32, b: f32| a / b.max(1e-6);
+    let eyes = (ratio(dist(159, 145), dist(33, 133)) + ratio(dist(386, 374), dist(362, 263))) / 2.0;
+    let across = [p(454)[0] - p(234)[0], p(454)[2] - p(234)[2]];
+    let down = [p(152)[1] - p(10)[1], p(152)[2] - p(10)[2]];
+    Measures {
+        face,
+        mouth: ratio(dist(13, 14), dist(78, 308)),
+        eye_gap: eyes,
+        yaw: across[1].atan2(across[0]).to_degrees(),
+        pitch: (-down[1]).atan2(down[0]).to_degrees(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensorflow_same_padding_puts_the_odd_pixel_after() {
+        assert_eq!(tf_padding(192, 3, 2, true), (0, 1, 96));
+        assert_eq!(tf_padding(96, 3, 1, true), (1, 1, 96));
+        assert_eq!(tf_padding(3, 3, 3, false), (0, 0, 1));
+        assert_eq!(tf_padding(96, 1, 1, false), (0, 0, 96));
+    }
+
+    #[test]
+    fn an_upscale_keeps_a_flat_image_flat_and_its_weights_sum_to_one() {
+        for (first, k) in coefficients(64, 192) {
+            let sum: i64 = k.iter().map(|&v| v as i64).sum();
+            assert!(
+                (sum - (1 << PRECISION_BITS)).abs() <= k.len() as i64,
+                "{first} {sum}"
+            );
+        }
+        let flat = RgbImage::from_pixel(64, 64, image::Rgb([10, 128, 250]));
+        let big = upscale_bicubic(&flat, 192);
+        assert!(big.pixels().all(|p| p.0 == [10, 128, 250]));
+    }
+}
