@@ -2208,3 +2208,35 @@ fn edit_until_judged_stops_where_the_judges_agree() {
     );
     assert!(e.contains("no judge map"), "{e}");
 }
+
+/// `--set mouth_open=on` is verified by the face mesh: every face written has
+/// its lips apart by at least the threshold, read on a frontal face (a face
+/// the mesh cannot read is redrawn, never taken on the plugin's word).
+#[test]
+fn mouth_open_is_verified_by_the_face_mesh() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("open");
+    ok(&[
+        "sample",
+        "-n",
+        "6",
+        "--seed",
+        "4",
+        "--set",
+        "mouth_open=on",
+        "--out",
+        s(&out),
+    ]);
+    let meta = std::fs::read_to_string(out.join("metadata.jsonl")).expect("metadata");
+    let rows: Vec<serde_json::Value> = meta
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let mouth = r["judge_mouth"].as_f64().unwrap_or(f64::NAN);
+        assert!(mouth >= 0.09, "lips apart {mouth}: {r}");
+        assert!(r["judge_face_score"].as_f64().expect("score") > 0.0, "{r}");
+        assert!(r["judge_yaw"].as_f64().expect("yaw").abs() < 25.0, "{r}");
+    }
+}

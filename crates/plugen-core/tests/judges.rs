@@ -208,3 +208,66 @@ fn face_mesh_matches_the_labellers_tflite_run() -> plugen_core::Result<()> {
     );
     Ok(())
 }
+
+/// A judges folder whose face mesh is missing, replaced or without its graph
+/// is refused by name; one that never had a mesh still judges expression and
+/// gender, and refuses only a judge map that needs the mesh.
+#[test]
+fn a_bad_or_missing_face_mesh_is_named() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    for f in [
+        "judges.json",
+        "fer-mini-xception.safetensors",
+        "gender-v1.safetensors",
+        "face-mesh.safetensors",
+    ] {
+        std::fs::copy(judges_dir().join(f), dir.join(f)).expect("copy");
+    }
+    let load_err = || {
+        JudgeSet::load(dir)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert!(JudgeSet::load(dir).is_ok(), "{}", load_err());
+    // Missing.
+    std::fs::remove_file(dir.join("face-mesh.safetensors")).expect("rm");
+    let err = load_err();
+    assert!(err.contains("face-mesh.safetensors"), "{err}");
+    // Valid weights with no graph (the manifest vouching for them).
+    let gender = std::fs::read(dir.join("gender-v1.safetensors")).expect("read");
+    std::fs::write(dir.join("face-mesh.safetensors"), &gender).expect("write");
+    let manifest = dir.join("judges.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).expect("read")).expect("json");
+    json["mesh"]["sha256"] = json["gender"]["sha256"].clone();
+    std::fs::write(&manifest, json.to_string()).expect("write");
+    let err = load_err();
+    assert!(
+        err.contains("face-mesh.safetensors") && err.contains("graph"),
+        "{err}"
+    );
+    // A folder from before the mesh: loads, and says so when a map needs it.
+    json.as_object_mut().expect("object").remove("mesh");
+    std::fs::write(&manifest, json.to_string()).expect("write");
+    let judges = JudgeSet::load(dir).expect("loads without the mesh");
+    assert!(judges.mesh().is_none());
+    let (_, images) = fixture("fer.json", "faces", "faces");
+    let refs: Vec<&image::RgbImage> = images.iter().take(2).collect();
+    let smile: plugen_core::model::judges::JudgeMap =
+        serde_json::from_str(r#"{"smile": {"reading": "happy", "threshold": 0.5}}"#).expect("map");
+    assert_eq!(judges.read_for(&refs, &smile).expect("reads").len(), 2);
+    let mouth: plugen_core::model::judges::JudgeMap =
+        serde_json::from_str(r#"{"mouth_open": {"reading": "mouth", "threshold": 0.09}}"#)
+            .expect("map");
+    let err = judges
+        .read_for(&refs, &mouth)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("judges.json") && err.contains("face mesh") && err.contains("mouth_open"),
+        "{err}"
+    );
+}
