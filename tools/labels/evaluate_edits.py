@@ -29,7 +29,7 @@ is still counted against the plain offset); the table reports each method at
 the first strength that gets there (or at its strongest, marked, when none
 does), on the same fresh faces: same person, other attributes kept, mean
 |dz| and mean pixel change. Methods: the plugin's flow and minimal edits, its
-judged edit (`plugen edit --until-judged`, asked +-3, smile and male only),
+judged edit (`plugen edit --until-judged`, asked +-3, smile, male and mouth_open),
 every `--compare NAME=PLUGIN_JSON`'s flow and minimal edits, and the linear
 baseline. `--stop-per-face` adds, from the same folders, each face at the
 first strength its own edit took (judged by the labeller: what an edit that
@@ -120,7 +120,7 @@ def least_squares(z, y):
 BINARY_LADDER = {"plugin": [1.0, 1.5, 2.0, 2.5, 3.0], "linear": [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0]}
 POSE_LADDER = [1.0, 1.4, 1.8]
 TARGET = 0.95
-JUDGED = ("smile", "male")  # the attributes plugen's judges decide (`--until-judged`)
+JUDGED = ("smile", "male", "mouth_open")  # the attributes plugen's judges decide (`--until-judged`)
 
 
 def latents_of(out):
