@@ -47,11 +47,13 @@ def package_file(package, *parts):
     return os.path.join(list(spec.submodule_search_locations)[0], *parts)
 
 
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
+def write_safetensors(path, tensors, metadata=None, dtype="F32"):
+    """Writes `tensors` (name -> array) as `dtype` (F32 or F16), with the
+    header's `__metadata__` strings when given, atomically."""
+    header, offset, blobs = ({"__metadata__": metadata} if metadata else {}), 0, []
     for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype="<f4")
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        a = np.ascontiguousarray(tensors[name], dtype={"F32": "<f4", "F16": "<f2"}[dtype])
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
         blobs.append(a.tobytes())
         offset += a.nbytes
     text = json.dumps(header, separators=(",", ":")).encode()

@@ -1,7 +1,7 @@
 """Convert MediaPipe's face-landmark network to safetensors for plugen's Rust
 mesh judge, and write its parity fixture.
 
-    pip install numpy==2.4.6 pillow ai-edge-litert==2.3.0 tflite==2.18.0
+    pip install numpy==2.4.6 h5py==3.16.0 pillow ai-edge-litert==2.3.0 tflite==2.18.0
     pip install --no-deps mediapipe==0.10.21
     python3 tools/judges/convert_mesh.py             # models/judges/face-mesh.safetensors
     python3 tools/judges/convert_mesh.py --fixture   # tests/fixtures/judges/mesh.json
@@ -36,7 +36,6 @@ import argparse
 import hashlib
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -44,29 +43,13 @@ from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools", "labels"))
 import mesh  # noqa: E402
+from convert_fer import write_safetensors  # noqa: E402
 
 OUT = os.path.join(ROOT, "models", "judges", "face-mesh.safetensors")
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "judges", "mesh.json")
-
-
-def write_safetensors(path, tensors, metadata):
-    header, offset, blobs = {"__metadata__": metadata}, 0, []
-    for name in sorted(tensors):
-        a = np.ascontiguousarray(tensors[name], dtype="<f2")
-        header[name] = {"dtype": "F16", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        blobs.append(a.tobytes())
-        offset += a.nbytes
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
 
 
 def convert(path):
@@ -167,7 +150,8 @@ def main():
         print(f"wrote {len(entries)} faces to {FIXTURE}")
         return
     weights, meta = convert(mesh.model_path())
-    write_safetensors(OUT, weights, {"graph": json.dumps(meta, separators=(",", ":")), "source": "mediapipe 0.10.21 face_landmark.tflite (Apache-2.0)"})
+    meta_strings = {"graph": json.dumps(meta, separators=(",", ":")), "source": "mediapipe 0.10.21 face_landmark.tflite (Apache-2.0)"}
+    write_safetensors(OUT, weights, meta_strings, dtype="F16")
     digest = hashlib.sha256(open(OUT, "rb").read()).hexdigest()
     print(f"wrote {OUT}: {len(weights)} tensors, {len(meta['ops'])} operations; sha256 {digest}")
 

@@ -23,7 +23,7 @@ use crate::model::attributes::AttributeKind;
 use crate::model::judges::map::{Calibration, reaches};
 #[cfg(doc)]
 use crate::model::judges::map::{JudgeMap, OFF_RATE, ON_RATE};
-use crate::model::judges::{JudgeSet, Reading, Verdict};
+use crate::model::judges::{JudgeSet, Reading};
 use crate::model::plugin::{Plugin, PluginManifest};
 use crate::rng::SeededRng;
 
@@ -86,20 +86,11 @@ pub fn measure(
     values[index] = Some(a.checked_flow_value(value)?);
     let asked = vec![values; req.faces];
     let (_, readings) = judged_draws(model, judges, &asked, req.seed, req.temperature)?;
-    let map = plugin.judges();
-    let pos = readings
-        .iter()
-        .filter(|r| map.side(&a.name, r) == Some(true))
-        .count();
-    let neg = readings
-        .iter()
-        .filter(|r| map.verdict(&a.name, r) == Verdict::Class(false))
-        .count();
-    let n = readings.len().max(1) as f32;
+    let tally = plugin.judges().tally(&a.name, &readings);
     Ok(Point {
         value,
-        positive: pos as f32 / n,
-        negative: neg as f32 / n,
+        positive: tally.shown,
+        negative: tally.clearly_not,
     })
 }
 

@@ -147,21 +147,12 @@ pub fn evaluate(
                     }
                     // Shown: at or above the threshold, as the labeller decides
                     // (the margin only says how many a verified run would redraw).
-                    let map = plugin.judges();
-                    let pos = readings
-                        .iter()
-                        .filter(|r| map.side(&a.name, r) == Some(true))
-                        .count();
-                    let unsure = readings
-                        .iter()
-                        .filter(|r| !matches!(map.verdict(&a.name, r), Verdict::Class(_)))
-                        .count();
-                    let n = readings.len().max(1) as f32;
+                    let tally = plugin.judges().tally(&a.name, &readings);
                     rates.push(Rate {
                         label,
                         value,
-                        positive: pos as f32 / n,
-                        uncertain: unsure as f32 / n,
+                        positive: tally.shown,
+                        uncertain: tally.uncalled,
                     });
                 }
                 let margin = if rule.margin > 0.0 {

@@ -132,6 +132,17 @@ fn is_zero(v: &f32) -> bool {
     *v == 0.0
 }
 
+/// What the judges read of one binary attribute over many faces (fractions).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tally {
+    /// At or above the threshold: what calibration and the report card count.
+    pub shown: f32,
+    /// Below the threshold by more than the margin.
+    pub clearly_not: f32,
+    /// Within the margin, or not read: what a verified run would redraw.
+    pub uncalled: f32,
+}
+
 /// Attribute name → its rule.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -174,6 +185,20 @@ impl JudgeMap {
         let t = rule.threshold?;
         let v = reading.get(&rule.reading).copied()?;
         v.is_finite().then_some(v >= t)
+    }
+
+    /// How many of `readings` show a binary attribute (at or above the
+    /// threshold, see [`side`](Self::side)), how many are clearly without it
+    /// and how many a verified run could not call, as fractions of all.
+    pub fn tally(&self, attribute: &str, readings: &[Reading]) -> Tally {
+        let n = readings.len().max(1) as f32;
+        let count =
+            |f: &dyn Fn(&Reading) -> bool| readings.iter().filter(|r| f(r)).count() as f32 / n;
+        Tally {
+            shown: count(&|r| self.side(attribute, r) == Some(true)),
+            clearly_not: count(&|r| self.verdict(attribute, r) == Verdict::Class(false)),
+            uncalled: count(&|r| !matches!(self.verdict(attribute, r), Verdict::Class(_))),
+        }
     }
 
     /// The judged attributes, in name order.
@@ -269,5 +294,21 @@ mod tests {
         assert!(lo < 0.95 && lo > 0.92, "{lo}");
         assert!(hi > 0.955 && hi < 0.98, "{hi}");
         assert!(wilson(0.0, 200, CONFIDENCE_Z) > 0.0 && wilson(0.0, 200, CONFIDENCE_Z) < 0.01);
+    }
+
+    #[test]
+    fn a_tally_counts_the_threshold_and_the_margin_apart() {
+        let mut m = map();
+        if let Some(rule) = m.0.get_mut("smile") {
+            rule.margin = 0.2;
+        }
+        let readings: Vec<Reading> = [0.9, 0.6, 0.4, 0.1, f32::NAN]
+            .iter()
+            .map(|&v| Reading::from([("happy".to_string(), v)]))
+            .collect();
+        let t = m.tally("smile", &readings);
+        // Shown: 0.9 and 0.6 (at or above 0.5); clearly not: 0.1; uncalled:
+        // 0.6 and 0.4 (within the margin) and the unread face.
+        assert_eq!((t.shown, t.clearly_not, t.uncalled), (0.4, 0.2, 0.6));
     }
 }
