@@ -32,28 +32,24 @@ pub const LANDMARKS: usize = 468;
 /// The border every map keeps.
 const BORDER: usize = 1;
 
+/// A convolution's fields as `convert_mesh.py` writes them.
+#[derive(Debug, Clone, Deserialize)]
+struct ConvSpec {
+    #[serde(rename = "in")]
+    input: String,
+    out: String,
+    weight: String,
+    bias: String,
+    stride: usize,
+    same: bool,
+}
+
 /// One operation as `convert_mesh.py` writes it.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "op", rename_all = "snake_case")]
 enum OpSpec {
-    Conv {
-        #[serde(rename = "in")]
-        input: String,
-        out: String,
-        weight: String,
-        bias: String,
-        stride: usize,
-        same: bool,
-    },
-    Depthwise {
-        #[serde(rename = "in")]
-        input: String,
-        out: String,
-        weight: String,
-        bias: String,
-        stride: usize,
-        same: bool,
-    },
+    Conv(ConvSpec),
+    Depthwise(ConvSpec),
     Prelu {
         #[serde(rename = "in")]
         input: String,
@@ -179,14 +175,15 @@ impl MeshJudge {
                 })
             };
             let (node_in, node_reads, step, out_name, out_shape) = match op {
-                OpSpec::Conv {
-                    input,
-                    out,
-                    weight,
-                    bias,
-                    stride,
-                    same,
-                } => {
+                OpSpec::Conv(spec) => {
+                    let ConvSpec {
+                        input,
+                        out,
+                        weight,
+                        bias,
+                        stride,
+                        same,
+                    } = spec;
                     let i = find(input, &slot_of)?;
                     let (side, cin) = shape[i];
                     let dims = tensors
@@ -225,14 +222,15 @@ impl MeshJudge {
                     .with_trailing_pad(after - before);
                     (i, vec![i], Step::Conv(conv), out, (out_side, cout))
                 }
-                OpSpec::Depthwise {
-                    input,
-                    out,
-                    weight,
-                    bias,
-                    stride,
-                    same,
-                } => {
+                OpSpec::Depthwise(spec) => {
+                    let ConvSpec {
+                        input,
+                        out,
+                        weight,
+                        bias,
+                        stride,
+                        same,
+                    } = spec;
                     let i = find(input, &slot_of)?;
                     let (side, c) = shape[i];
                     let w = get(weight, 9 * c)?;
