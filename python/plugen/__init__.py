@@ -439,7 +439,10 @@ def judge(images: Any, *, judges: Optional[PathLike] = None) -> List[Dict[str, f
     """What the judges (independent face-analysis models shipped beside the
     bundle) read off faces ((n, H, W, 3) uint8; anything but 64×64 is
     centre-cropped and resized, as ``plugen judge`` does): per face, the seven
-    emotion probabilities, ``male`` and ``background``."""
+    emotion probabilities, ``male``, ``background`` and the face mesh's
+    ``face_score``, ``yaw``, ``pitch``, ``mouth`` and ``eye_gap`` (the last
+    four only where it found the face; ``mouth`` and ``eye_gap`` only on faces
+    near frontal, as the labeller takes them)."""
     a = _images(images)
     folder = Path(judges) if judges is not None else default_model_dir().parent / "judges"
     return json.loads(_native.judge(a.tobytes(), a.shape[0], a.shape[1], a.shape[2], str(folder)))
