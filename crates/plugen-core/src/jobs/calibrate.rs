@@ -123,9 +123,10 @@ pub(crate) fn judged_draws(
     Ok((Latents::new(dim, latents)?, readings))
 }
 
-/// Raises the strength along [`GRID`] until an end's rate is reached (`on`:
-/// the rate of faces judged positive at least [`ON_RATE`], else at most
-/// [`OFF_RATE`], with 90 % confidence), pushing every measured point.
+/// Raises the strength along [`GRID`] (its negatives for "off") until an
+/// end's rate is reached (`on`: the rate of faces judged positive at least
+/// [`ON_RATE`], else at most [`OFF_RATE`], with 90 % confidence), pushing
+/// every point `measure` takes.
 /// Returns the point that reached it, or the one nearest the goal, and whether
 /// it was reached.
 fn raise(
@@ -136,7 +137,7 @@ fn raise(
 ) -> Result<(Point, bool)> {
     let mut best: Option<Point> = None;
     for &v in &GRID {
-        let p = measure(v)?;
+        let p = measure(if on { v } else { -v })?;
         points.push(p);
         if reaches(on, p.positive, faces) {
             return Ok((p, true));
@@ -187,16 +188,13 @@ pub fn calibrate(
             continue;
         }
         let mut points = Vec::new();
-        let on = raise(&mut points, true, req.faces, &mut |v| {
+        let mut probe = |v| {
             let p = measure(model, judges, index, v, req)?;
             progress(&a.name, &p);
             Ok(p)
-        })?;
-        let off = raise(&mut points, false, req.faces, &mut |v| {
-            let p = measure(model, judges, index, -v, req)?;
-            progress(&a.name, &p);
-            Ok(p)
-        })?;
+        };
+        let on = raise(&mut points, true, req.faces, &mut probe)?;
+        let off = raise(&mut points, false, req.faces, &mut probe)?;
         // An end stands on its own: a judge that never crosses at one end
         // (male's "off" with plugin v5: 5.8 % still judged male at −3) keeps
         // the nearest value tried there, said "not reached", so `--set` and
@@ -287,7 +285,7 @@ mod tests {
         // "Off" that never gets under 3 %: every value tried, the lowest kept.
         let mut points = Vec::new();
         let (p, reached) = raise(&mut points, false, 1000, &mut |v| {
-            Ok(point(-v, 0.2 - v / 20.0))
+            Ok(point(v, 0.2 + v / 20.0))
         })
         .expect("measured");
         assert!(!reached);
@@ -296,7 +294,7 @@ mod tests {
         assert!((p.positive - 0.05).abs() < 1e-6);
         // Too few faces for confidence: 0 of 10 positive is not yet ≤ 3 %.
         let (_, reached) =
-            raise(&mut Vec::new(), false, 10, &mut |v| Ok(point(-v, 0.0))).expect("measured");
+            raise(&mut Vec::new(), false, 10, &mut |v| Ok(point(v, 0.0))).expect("measured");
         assert!(!reached);
     }
 }

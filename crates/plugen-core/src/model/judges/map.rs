@@ -55,10 +55,10 @@ pub const ON_RATE: f32 = 0.95;
 pub const OFF_RATE: f32 = 0.03;
 /// One-sided 90 % normal quantile: an end must reach its rate with this
 /// confidence, not only on the faces measured.
-pub const CONFIDENCE_Z: f32 = 1.2816;
+const CONFIDENCE_Z: f32 = 1.2816;
 
 /// Wilson score bound of a rate `p` seen on `n` faces (`z` > 0: upper, < 0: lower).
-pub fn wilson(p: f32, n: usize, z: f32) -> f32 {
+fn wilson(p: f32, n: usize, z: f32) -> f32 {
     let n = n.max(1) as f32;
     let z2 = z * z;
     let centre = p + z2 / (2.0 * n);

@@ -168,12 +168,13 @@ impl MeshJudge {
         let input = slot(&mut slot_of, &mut shape, &graph.input, (INPUT_SIZE, 3));
         let mut nodes = Vec::new();
         let mut reads: Vec<Vec<usize>> = Vec::new();
+        let find = |n: &str, slot_of: &HashMap<String, usize>| {
+            slot_of
+                .get(n)
+                .copied()
+                .ok_or_else(|| Error::invalid(format!("mesh judge: no map {n:?} made before")))
+        };
         for op in &graph.ops {
-            let find = |n: &str, slot_of: &HashMap<String, usize>| {
-                slot_of.get(n).copied().ok_or_else(|| {
-                    Error::invalid(format!("mesh judge: {n:?} used before it is made"))
-                })
-            };
             let (node_in, node_reads, step, out_name, out_shape) = match op {
                 OpSpec::Conv(spec) => {
                     let ConvSpec {
@@ -236,7 +237,7 @@ impl MeshJudge {
                     let w = get(weight, 9 * c)?;
                     let bias = get(bias, c)?;
                     // (1, 3, 3, c) → (c, 3, 3).
-                    let weight: Vec<f32> = (0..c * 9).map(|j| w[(j % 9) * c + j / 9]).collect();
+                    let taps: Vec<f32> = (0..c * 9).map(|j| w[(j % 9) * c + j / 9]).collect();
                     let (before, after, out_side) = tf_padding(side, 3, *stride, *same);
                     if after > BORDER || before > after {
                         return Err(Error::invalid(format!(
@@ -244,7 +245,7 @@ impl MeshJudge {
                         )));
                     }
                     let step = Step::Depthwise {
-                        weight,
+                        weight: taps,
                         bias,
                         stride: *stride,
                         before,
@@ -301,13 +302,10 @@ impl MeshJudge {
                 free: Vec::new(),
             });
         }
-        let find = |n: &str| {
-            slot_of
-                .get(n)
-                .copied()
-                .ok_or_else(|| Error::invalid(format!("mesh judge: no output {n:?}")))
-        };
-        let (landmarks, face) = (find(&graph.landmarks)?, find(&graph.face)?);
+        let (landmarks, face) = (
+            find(&graph.landmarks, &slot_of)?,
+            find(&graph.face, &slot_of)?,
+        );
         if shape[landmarks] != (1, LANDMARKS * 3) || shape[face] != (1, 1) {
             return Err(Error::invalid(
                 "mesh judge: outputs are not 468×3 landmarks and one logit",
@@ -359,20 +357,20 @@ impl MeshJudge {
         let mut maps: Vec<Option<Map>> = (0..self.slots).map(|_| None).collect();
         maps[self.input] = Some(x);
         for node in &self.nodes {
-            let src = maps[node.input]
-                .as_ref()
-                .ok_or_else(|| Error::invalid("mesh judge: a map was freed too early"))?;
+            let src = || held(&maps, node.input);
             let out = match &node.step {
-                Step::Conv(conv) => conv.forward(src, BORDER)?,
+                Step::Conv(conv) => conv.forward(src()?, BORDER)?,
                 Step::Depthwise {
                     weight,
                     bias,
                     stride,
                     before,
                     out_side,
-                } => depthwise(src, weight, bias, (*stride, *before), *out_side)?,
+                } => depthwise(src()?, weight, bias, (*stride, *before), *out_side)?,
+                Step::MaxPool => max_pool2(src()?),
+                Step::PadChannels(extra) => pad_channels(src()?, *extra),
                 Step::Prelu(alpha) => {
-                    let mut m = src.clone();
+                    let mut m = owned(&mut maps, node)?;
                     let c = m.c;
                     for (i, v) in m.data.iter_mut().enumerate() {
                         if *v < 0.0 {
@@ -382,17 +380,12 @@ impl MeshJudge {
                     m
                 }
                 Step::Add(other) => {
-                    let b = maps[*other]
-                        .as_ref()
-                        .ok_or_else(|| Error::invalid("mesh judge: a map was freed too early"))?;
-                    let mut m = src.clone();
-                    for (v, w) in m.data.iter_mut().zip(&b.data) {
+                    let mut m = owned(&mut maps, node)?;
+                    for (v, w) in m.data.iter_mut().zip(&held(&maps, *other)?.data) {
                         *v += w;
                     }
                     m
                 }
-                Step::MaxPool => max_pool2(src),
-                Step::PadChannels(extra) => pad_channels(src, *extra),
             };
             maps[node.out] = Some(out);
             for &s in &node.free {
@@ -408,6 +401,25 @@ impl MeshJudge {
         };
         let face_logit = read(self.face)?[0];
         Ok((read(self.landmarks)?, face_logit))
+    }
+}
+
+/// The map in `slot`, still held.
+fn held(maps: &[Option<Map>], slot: usize) -> Result<&Map> {
+    maps[slot]
+        .as_ref()
+        .ok_or_else(|| Error::invalid("mesh judge: a map was freed too early"))
+}
+
+/// The input map of `node` to work on in place: taken when no later
+/// operation reads it (most PReLUs and adds), else copied.
+fn owned(maps: &mut [Option<Map>], node: &Node) -> Result<Map> {
+    if node.free.contains(&node.input) {
+        maps[node.input]
+            .take()
+            .ok_or_else(|| Error::invalid("mesh judge: a map was freed too early"))
+    } else {
+        held(maps, node.input).cloned()
     }
 }
 
