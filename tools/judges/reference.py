@@ -1,7 +1,8 @@
 """The labeller's own readings of a folder of faces, for checking plugen's
 judges and the faces a verified run made: happy (fer's Keras file in numpy,
 frame and mirror averaged) and male (gender-v1 in onnxruntime on dlib-aligned
-chips, 4 views averaged), exactly as tools/labels/label.py scores them.
+chips, 4 views averaged) and skin_tone (cheek patches placed by dlib's 5
+points on the frame), exactly as tools/labels/label.py scores them.
 
     python3 tools/judges/reference.py DIR [--summary] [--mesh]   # writes DIR/reference.csv
 
@@ -54,6 +55,13 @@ def main():
         happy.extend(((fer(b) + fer(np.ascontiguousarray(b[:, :, ::-1]))) / 2)[:, 3])
     al, run = Aligner(), session()
     male = [float(run(al.chips(img)).mean()) for img in faces]
+    from label import UPSCALE, srgb_to_lab, yaw_and_skin
+
+    skin = []
+    for img in faces:
+        _, shape = al.shape(img)
+        pts = np.array([[p.x, p.y] for p in shape.parts()], np.float32) / UPSCALE
+        skin.append(yaw_and_skin(srgb_to_lab(img.astype(np.float64)), pts)[1])
     opened = [None] * len(faces)
     if args.mesh:
         import mesh
@@ -63,9 +71,9 @@ def main():
         opened = [m["face_score"] > 0 and abs(m["yaw_deg"]) < 25 and m["mouth"] >= 0.09 for m in ms]
     with open(os.path.join(args.dir, "reference.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["file_name", "happy", "male"] + (["mouth_open"] if args.mesh else []))
-        for n, h, m, o in zip(names, happy, male, opened):
-            w.writerow([n, f"{h:.6f}", f"{m:.6f}"] + ([int(o)] if args.mesh else []))
+        w.writerow(["file_name", "happy", "male", "skin_tone"] + (["mouth_open"] if args.mesh else []))
+        for n, h, m, k, o in zip(names, happy, male, skin, opened):
+            w.writerow([n, f"{h:.6f}", f"{m:.6f}", "" if np.isnan(k) else f"{k:.4f}"] + ([int(o)] if args.mesh else []))
     if args.summary:
         ref = {n: (h, m) for n, h, m in zip(names, happy, male)}
         mouth = dict(zip(names, opened))

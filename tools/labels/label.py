@@ -149,6 +149,27 @@ def positive(attr, s):
     return f[column] >= 0.5
 
 
+def yaw_and_skin(lab, pts):
+    """dlib-based yaw and skin tone of one face: lab (64, 64, 3) its CIE L*a*b*,
+    pts (5, 2) float32 its 5 points in 64-px units. NaN where not measurable."""
+    # dlib 5-point order: 0,1 one eye's corners, 2,3 the other's, 4 nose base.
+    yaw, skin = np.nan, np.nan
+    e1, e2, nose = pts[0:2].mean(0), pts[2:4].mean(0), pts[4]
+    iod = np.linalg.norm(e1 - e2)
+    if iod > 4:
+        mid = (e1 + e2) / 2
+        yaw = float((nose[0] - mid[0]) / iod)
+        patches = []
+        for e in (e1, e2):
+            c = e + (nose - mid) * 0.9 + (e - mid) * 0.35
+            cx, cy = int(round(c[0])), int(round(c[1]))
+            if 2 <= cx < 62 and 2 <= cy < 62:
+                patches.append(lab[cy - 2 : cy + 3, cx - 2 : cx + 3].reshape(-1, 3))
+        if patches:
+            skin = float(np.concatenate(patches)[:, 0].mean())
+    return yaw, skin
+
+
 class Labeller:
     """All the scoring models, loaded once per process."""
 
@@ -186,20 +207,7 @@ class Labeller:
                 for pad in (0.2, 0.3):
                     chips.append(self.marks.dlib.get_face_chip(big, shape, size=32, padding=pad))
                 if not mirrored:
-                    # dlib 5-point order: 0,1 one eye's corners, 2,3 the other's, 4 nose base.
-                    e1, e2, nose = pts[0:2].mean(0), pts[2:4].mean(0), pts[4]
-                    iod = np.linalg.norm(e1 - e2)
-                    if iod > 4:
-                        mid = (e1 + e2) / 2
-                        yaw = float((nose[0] - mid[0]) / iod)
-                        patches = []
-                        for e in (e1, e2):
-                            c = e + (nose - mid) * 0.9 + (e - mid) * 0.35
-                            cx, cy = int(round(c[0])), int(round(c[1]))
-                            if 2 <= cx < 62 and 2 <= cy < 62:
-                                patches.append(lab[j, cy - 2 : cy + 3, cx - 2 : cx + 3].reshape(-1, 3))
-                        if patches:
-                            skin = float(np.concatenate(patches)[:, 0].mean())
+                    yaw, skin = yaw_and_skin(lab[j], pts)
             m = self.mesh.measure(img)
             out.append(
                 {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use plugen_core::model::judges::JudgeSet;
 use plugen_core::model::judges::expression::EMOTIONS;
+use plugen_core::model::judges::landmarks;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -18,10 +19,7 @@ fn judges_dir() -> PathBuf {
 /// A fixture's JSON, its `list` entries and their images (named by `file`, in `images`).
 fn fixture(json: &str, list: &str, images: &str) -> (Vec<serde_json::Value>, Vec<image::RgbImage>) {
     let dir = root().join("tests/fixtures/judges");
-    let value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(json)).expect("fixture"))
-            .expect("fixture json");
-    let entries = value[list].as_array().expect("entries").clone();
+    let entries = fixture_entries(json, list);
     let loaded = entries
         .iter()
         .map(|e| {
@@ -221,6 +219,7 @@ fn a_bad_or_missing_face_mesh_is_named() {
         "fer-mini-xception.safetensors",
         "gender-v1.safetensors",
         "face-mesh.safetensors",
+        "landmarks-5.safetensors",
     ] {
         std::fs::copy(judges_dir().join(f), dir.join(f)).expect("copy");
     }
@@ -231,6 +230,44 @@ fn a_bad_or_missing_face_mesh_is_named() {
             .unwrap_or_default()
     };
     assert!(JudgeSet::load(dir).is_ok(), "{}", load_err());
+    // Landmarks missing, then truncated; a folder from before them loads,
+    // reads no skin tone and refuses a map that judges by it.
+    let marks = dir.join("landmarks-5.safetensors");
+    let bytes = std::fs::read(&marks).expect("read");
+    std::fs::remove_file(&marks).expect("rm");
+    let err = load_err();
+    assert!(err.contains("landmarks-5.safetensors"), "{err}");
+    std::fs::write(&marks, &bytes[..bytes.len() / 2]).expect("write");
+    let err = load_err();
+    assert!(err.contains("landmarks-5.safetensors"), "{err}");
+    std::fs::write(&marks, &bytes).expect("write");
+    let manifest = dir.join("judges.json");
+    let original = std::fs::read_to_string(&manifest).expect("read");
+    let mut json: serde_json::Value = serde_json::from_str(&original).expect("json");
+    json.as_object_mut().expect("object").remove("landmarks");
+    std::fs::write(&manifest, json.to_string()).expect("write");
+    let judges = JudgeSet::load(dir).expect("loads without the landmarks");
+    assert!(judges.landmarks().is_none());
+    let (_, images) = fixture("fer.json", "faces", "faces");
+    let refs: Vec<&image::RgbImage> = images.iter().take(2).collect();
+    let readings = judges.read(&refs).expect("reads");
+    assert!(
+        readings
+            .iter()
+            .all(|r| !r.contains_key("skin_tone") && r.contains_key("male"))
+    );
+    let skin: plugen_core::model::judges::JudgeMap =
+        serde_json::from_str(r#"{"skin_tone": {"reading": "skin_tone"}}"#).expect("map");
+    let err = judges
+        .read_for(&refs, &skin)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("judges.json") && err.contains("landmarks") && err.contains("skin_tone"),
+        "{err}"
+    );
+    std::fs::write(&manifest, &original).expect("write");
     // Missing.
     std::fs::remove_file(dir.join("face-mesh.safetensors")).expect("rm");
     let err = load_err();
@@ -270,4 +307,107 @@ fn a_bad_or_missing_face_mesh_is_named() {
         err.contains("judges.json") && err.contains("face mesh") && err.contains("mouth_open"),
         "{err}"
     );
+}
+
+#[test]
+fn landmarks_and_chips_match_dlib() -> plugen_core::Result<()> {
+    // Points, chips and skin tone against dlib-bin 20.0.1 run by
+    // tools/judges/convert_landmarks.py --fixture and convert_gender.py
+    // --fixture on the same faces.
+    let judges = JudgeSet::load(&judges_dir())?;
+    let landmarks = judges.landmarks().expect("the bundle ships the landmarks");
+    let dir = root().join("tests/fixtures/judges");
+    let marks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("landmarks.json")).expect("fixture"),
+    )
+    .expect("fixture json");
+    let views = marks["views"].as_array().expect("views");
+    assert!(views.len() >= 16);
+    let (mut differing, mut worst, mut pixels) = (0usize, 0u8, 0usize);
+    for v in views {
+        let name = v["face"].as_str().expect("face");
+        let face = image::open(dir.join("faces").join(name))
+            .expect("face")
+            .to_rgb8();
+        let mirrored = v["mirrored"].as_bool().expect("mirrored");
+        let view = if mirrored {
+            image::imageops::flip_horizontal(&face)
+        } else {
+            face.clone()
+        };
+        let (big, points) = landmarks.face_points(&view);
+        let want: Vec<[i64; 2]> = v["points"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .map(|p| [p[0].as_i64().expect("x"), p[1].as_i64().expect("y")])
+            .collect();
+        assert_eq!(points.to_vec(), want, "{name} mirrored {mirrored}");
+        for (k, pad) in landmarks::CHIP_PADDINGS.iter().enumerate() {
+            let chip = landmarks::face_chip(&big, &points, 32, *pad);
+            let file = format!(
+                "{}-{}.png",
+                &name[..name.len() - 4],
+                2 * mirrored as usize + k
+            );
+            let theirs = image::open(dir.join("gender-chips").join(&file))
+                .expect("chip")
+                .to_rgb8();
+            for (a, b) in chip.as_raw().iter().zip(theirs.as_raw()) {
+                let d = a.abs_diff(*b);
+                differing += (d > 0) as usize;
+                worst = worst.max(d);
+                pixels += 1;
+            }
+        }
+        if !mirrored {
+            let skin = landmarks::skin_tone(&face, &points);
+            let want = v["skin_tone"].as_f64().map(|s| s as f32);
+            match (skin, want) {
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-3, "{name}: skin {a} vs {b}"),
+                (a, b) => assert_eq!(a, b, "{name}: skin"),
+            }
+        }
+    }
+    assert!(
+        worst <= 1 && differing * 1000 <= pixels,
+        "chips: {differing} of {pixels} channel values differ, by up to {worst}"
+    );
+    // The male probability of each face is the labeller's: the mean of its
+    // four chips' onnxruntime probabilities.
+    let chips = fixture_entries("gender.json", "chips");
+    let (_, images) = fixture("fer.json", "faces", "faces");
+    let refs: Vec<&image::RgbImage> = images.iter().collect();
+    let readings = judges.read(&refs)?;
+    let faces = fixture_entries("fer.json", "faces");
+    for (f, r) in faces.iter().zip(&readings) {
+        let stem = f["file"].as_str().expect("file").trim_end_matches(".png");
+        let probs: Vec<f32> = chips
+            .iter()
+            .filter(|c| {
+                c["file"]
+                    .as_str()
+                    .is_some_and(|n| n.rsplit_once('-').is_some_and(|(s, _)| s == stem))
+            })
+            .map(|c| c["male"].as_f64().expect("male") as f32)
+            .collect();
+        assert_eq!(probs.len(), 4, "{stem}");
+        let want = probs.iter().sum::<f32>() / 4.0;
+        assert!(
+            (r["male"] - want).abs() < 1e-3,
+            "{stem}: male {} vs {want}",
+            r["male"]
+        );
+        assert!(r.contains_key("skin_tone"), "{stem}");
+    }
+    Ok(())
+}
+
+/// A fixture's `list` entries.
+fn fixture_entries(json: &str, list: &str) -> Vec<serde_json::Value> {
+    let dir = root().join("tests/fixtures/judges");
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(json)).expect("fixture"))
+            .expect("fixture json");
+    value[list].as_array().expect("entries").clone()
 }

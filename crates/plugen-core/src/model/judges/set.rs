@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use image::RgbImage;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::expression::{EMOTIONS, ExpressionJudge};
 use super::gender::{Crop, GenderJudge};
+use super::landmarks::LandmarkJudge;
 use super::mesh::{self, MeshJudge};
 use super::pixels;
 use crate::error::{Error, Result, WithPath};
@@ -23,9 +25,10 @@ pub const MANIFEST_FILE: &str = "judges.json";
 /// Name of the judges folder beside a model folder.
 pub const FOLDER: &str = "judges";
 /// Every reading the judges take, in output order: the seven emotions, the
-/// male probability, the background's lightness, then the face mesh's
-/// face-presence logit, mouth opening, eye opening, yaw and pitch.
-pub const READINGS: [&str; 14] = [
+/// male probability, the background's lightness, the skin tone (with the
+/// 5-point landmarks), then the face mesh's face-presence logit, mouth
+/// opening, eye opening, yaw and pitch.
+pub const READINGS: [&str; 15] = [
     EMOTIONS[0],
     EMOTIONS[1],
     EMOTIONS[2],
@@ -35,6 +38,7 @@ pub const READINGS: [&str; 14] = [
     EMOTIONS[6],
     "male",
     "background",
+    "skin_tone",
     "face_score",
     "mouth",
     "eye_gap",
@@ -81,6 +85,11 @@ pub struct JudgesManifest {
     /// still judges expression, gender and pixels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<JudgeFile>,
+    /// dlib's 5-point face landmarks, which align the gender chips as the
+    /// labeller does and place its skin patches; without them the gender
+    /// judge cuts its fixed crops and skin tone is not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<JudgeFile>,
 }
 
 /// The gender judge's weights and the boxes its chips are cut from.
@@ -100,6 +109,7 @@ pub struct JudgeSet {
     expression: ExpressionJudge,
     gender: GenderJudge,
     mesh: Option<MeshJudge>,
+    landmarks: Option<LandmarkJudge>,
 }
 
 impl JudgeSet {
@@ -173,11 +183,18 @@ impl JudgeSet {
             }
             None => None,
         };
+        let landmarks = match &manifest.landmarks {
+            Some(l) => Some(
+                LandmarkJudge::new(vb(&l.weights, &l.sha256)?).with_path(&dir.join(&l.weights))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             expression,
             gender,
             mesh,
+            landmarks,
         })
     }
 
@@ -194,6 +211,39 @@ impl JudgeSet {
     /// The face mesh, where the folder has it.
     pub fn mesh(&self) -> Option<&MeshJudge> {
         self.mesh.as_ref()
+    }
+
+    /// The 5-point landmarks, where the folder has them.
+    pub fn landmarks(&self) -> Option<&LandmarkJudge> {
+        self.landmarks.as_ref()
+    }
+
+    /// Male probability and skin tone of each face: with the landmarks,
+    /// on chips aligned as the labeller aligns them; without, on the gender
+    /// judge's fixed crops and no skin tone.
+    pub fn gender_and_skin(&self, faces: &[&RgbImage]) -> Result<Vec<(f32, Option<f32>)>> {
+        let Some(landmarks) = &self.landmarks else {
+            return Ok(self
+                .gender
+                .judge(faces)?
+                .into_iter()
+                .map(|m| (m, None))
+                .collect());
+        };
+        let chunks: Vec<Vec<(f32, Option<f32>)>> = faces
+            .par_chunks(2)
+            .map(|chunk| {
+                let aligned: Vec<_> = chunk.iter().map(|f| landmarks.align(f)).collect();
+                let chips: Vec<&RgbImage> = aligned.iter().flat_map(|a| &a.chips).collect();
+                let probs = self.gender.chips(&chips)?;
+                Ok(aligned
+                    .iter()
+                    .zip(probs.chunks(chips.len() / chunk.len().max(1)))
+                    .map(|(a, p)| (p.iter().sum::<f32>() / p.len() as f32, a.skin_tone))
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
+        Ok(chunks.concat())
     }
 
     /// The folder the judges came from.
@@ -225,6 +275,17 @@ impl JudgeSet {
                 ),
             ));
         }
+        let skin = map
+            .judged()
+            .find(|a| map.rule(a).is_some_and(|r| r.reading == "skin_tone"));
+        if let (Some(a), None) = (skin, &self.landmarks) {
+            return Err(Error::format(
+                &self.dir.join(MANIFEST_FILE),
+                format!(
+                    "has no 5-point landmarks, which judge {a} (tools/judges/convert_landmarks.py makes them)"
+                ),
+            ));
+        }
         self.read_with(faces, needs.is_some())
     }
 
@@ -234,12 +295,12 @@ impl JudgeSet {
         let mesh = self.mesh.as_ref().filter(|_| mesh);
         for chunk in faces.chunks(BATCH) {
             let probs = self.expression.judge(chunk)?;
-            let male = self.gender.judge(chunk)?;
+            let male = self.gender_and_skin(chunk)?;
             let marks = match mesh {
                 Some(m) => Some(m.landmarks(chunk)?),
                 None => None,
             };
-            for (k, ((face, p), m)) in chunk.iter().zip(probs).zip(male).enumerate() {
+            for (k, ((face, p), (m, skin))) in chunk.iter().zip(probs).zip(male).enumerate() {
                 let mut r: Reading = EMOTIONS
                     .iter()
                     .zip(p)
@@ -247,6 +308,9 @@ impl JudgeSet {
                     .collect();
                 r.insert("male".into(), m);
                 r.insert("background".into(), pixels::background_lightness(face));
+                if let Some(skin) = skin {
+                    r.insert("skin_tone".into(), skin);
+                }
                 if let Some(marks) = &marks {
                     let (landmarks, logit) = &marks[k];
                     add_mesh_readings(&mut r, &mesh::measures(landmarks, *logit));
