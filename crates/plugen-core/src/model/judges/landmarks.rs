@@ -143,11 +143,13 @@ impl LandmarkJudge {
                 (t as f64 + y * sy + 0.5).floor() as i64,
             ]
         };
+        let raw = img.as_raw();
         let intensity = |p: Point| -> f32 {
             if p[0] < 0 || p[1] < 0 || p[0] >= w || p[1] >= h {
                 return 0.0;
             }
-            let px = img.get_pixel(p[0] as u32, p[1] as u32).0;
+            let at = ((p[1] * w + p[0]) * 3) as usize;
+            let px = &raw[at..at + 3];
             ((px[0] as u32 + px[1] as u32 + px[2] as u32) / 3) as f32
         };
         let mut shape = self.initial.clone();
@@ -321,28 +323,31 @@ fn pyramid_down(img: &RgbImage) -> RgbImage {
         return RgbImage::new(0, 0);
     }
     let (tw, oh) = ((w - 3) / 2, (h - 3) / 2);
-    let src = img.as_raw();
-    let mut across = vec![0u32; h * tw * 3];
-    for r in 0..h {
-        for c in 0..tw {
-            for ch in 0..3 {
-                let p = |k: usize| src[(r * w + 2 * c + k) * 3 + ch] as u32;
-                across[(r * tw + c) * 3 + ch] = p(0) + 4 * p(1) + 6 * p(2) + 4 * p(3) + p(4);
+    let stride = tw * 3;
+    let mut across = vec![0u32; h * stride];
+    for (row, out) in img
+        .as_raw()
+        .chunks_exact(w * 3)
+        .zip(across.chunks_exact_mut(stride))
+    {
+        for (c, o) in out.chunks_exact_mut(3).enumerate() {
+            let p = &row[c * 6..c * 6 + 15];
+            for (ch, v) in o.iter_mut().enumerate() {
+                let q = |k: usize| p[3 * k + ch] as u32;
+                *v = q(0) + 4 * q(1) + 6 * q(2) + 4 * q(3) + q(4);
             }
         }
     }
-    let mut out = RgbImage::new(tw as u32, oh as u32);
-    let dst: &mut [u8] = &mut out;
-    for (dr, r) in (2..h.saturating_sub(2)).step_by(2).take(oh).enumerate() {
-        for c in 0..tw {
-            for ch in 0..3 {
-                let a = |rr: usize| across[(rr * tw + c) * 3 + ch];
-                let v = a(r - 2) + 4 * a(r - 1) + 6 * a(r) + 4 * a(r + 1) + a(r + 2);
-                dst[(dr * tw + c) * 3 + ch] = (v / 256) as u8;
-            }
+    let mut out = vec![0u8; oh * stride];
+    for (dr, dst) in out.chunks_exact_mut(stride).enumerate() {
+        let r = 2 + 2 * dr;
+        let row = |k: usize| &across[(r + k - 2) * stride..][..stride];
+        let (a, b, c, d, e) = (row(0), row(1), row(2), row(3), row(4));
+        for (i, o) in dst.iter_mut().enumerate() {
+            *o = ((a[i] + 4 * b[i] + 6 * c[i] + 4 * d[i] + e[i]) / 256) as u8;
         }
     }
-    out
+    RgbImage::from_raw(tw as u32, oh as u32, out).unwrap_or_default()
 }
 
 /// dlib's `interpolate_bilinear` on RGB, truncated to 8 bits; `None`
@@ -354,23 +359,27 @@ fn bilinear(img: &RgbImage, x: f64, y: f64) -> Option<[u8; 3]> {
         return None;
     }
     let (lr, tb) = (x - left as f64, y - top as f64);
-    let px = |xx: i64, yy: i64| img.get_pixel(xx as u32, yy as u32).0;
-    let (tl, tr, bl, br) = (
-        px(left, top),
-        px(left + 1, top),
-        px(left, top + 1),
-        px(left + 1, top + 1),
-    );
+    let raw = img.as_raw();
+    let at = |xx: i64, yy: i64| ((yy * w + xx) * 3) as usize;
+    // The pixel pairs (left, right) of the two rows.
+    let (upper, lower) = (&raw[at(left, top)..][..6], &raw[at(left, top + 1)..][..6]);
     Some(std::array::from_fn(|c| {
-        let top_row = (1.0 - lr) * tl[c] as f64 + lr * tr[c] as f64;
-        let bottom_row = (1.0 - lr) * bl[c] as f64 + lr * br[c] as f64;
+        let top_row = (1.0 - lr) * upper[c] as f64 + lr * upper[c + 3] as f64;
+        let bottom_row = (1.0 - lr) * lower[c] as f64 + lr * lower[c + 3] as f64;
         ((1.0 - tb) * top_row + tb * bottom_row) as u8
     }))
 }
 
 /// The crop of `img` from `(x0, y0)`, `w`×`h` (inside the image).
 fn sub_image(img: &RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, y| *img.get_pixel(x0 + x, y0 + y))
+    let stride = img.width() as usize * 3;
+    let (x0, w) = (x0 as usize * 3, w as usize * 3);
+    let raw = img.as_raw();
+    let out: Vec<u8> = (y0 as usize..(y0 + h) as usize)
+        .flat_map(|y| &raw[y * stride + x0..][..w])
+        .copied()
+        .collect();
+    RgbImage::from_raw(w as u32 / 3, h, out).unwrap_or_default()
 }
 
 /// dlib's `get_face_chip(img, shape, size, padding)`: the face of `points`

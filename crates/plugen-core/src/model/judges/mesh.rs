@@ -550,38 +550,47 @@ fn clip8(acc: i64) -> u8 {
 /// for RGB: horizontal pass, then vertical, each in fixed point and rounded
 /// to 8 bits.
 pub fn upscale_bicubic(face: &RgbImage, side: u32) -> RgbImage {
-    let (w, h) = face.dimensions();
+    let (w, h) = (face.width() as usize, face.height() as usize);
     let side_px = side as usize;
-    let across = coefficients(w as usize, side_px);
-    let mut wide = vec![0u8; h as usize * side_px * 3];
-    for y in 0..h as usize {
-        for (x, (first, k)) in across.iter().enumerate() {
-            for c in 0..3 {
-                let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-                for (j, kk) in k.iter().enumerate() {
-                    let p = face.get_pixel((first + j) as u32, y as u32).0[c];
-                    acc += p as i64 * *kk as i64;
+    let src = face.as_raw();
+    let half = 1i64 << (PRECISION_BITS - 1);
+    // Across: each row of the input to `side` pixels.
+    let across = coefficients(w, side_px);
+    let mut wide = vec![0u8; h * side_px * 3];
+    for (row, out) in src
+        .chunks_exact(w * 3)
+        .zip(wide.chunks_exact_mut(side_px * 3))
+    {
+        for ((first, k), px) in across.iter().zip(out.chunks_exact_mut(3)) {
+            let mut acc = [half; 3];
+            for (p, kk) in row[first * 3..].chunks_exact(3).zip(k) {
+                for (a, v) in acc.iter_mut().zip(p) {
+                    *a += *v as i64 * *kk as i64;
                 }
-                wide[(y * side_px + x) * 3 + c] = clip8(acc);
+            }
+            for (o, a) in px.iter_mut().zip(acc) {
+                *o = clip8(a);
             }
         }
     }
-    let down = coefficients(h as usize, side_px);
-    let mut out = RgbImage::new(side, side);
-    for (y, (first, k)) in down.iter().enumerate() {
-        for x in 0..side_px {
-            let mut px = [0u8; 3];
-            for (c, v) in px.iter_mut().enumerate() {
-                let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-                for (j, kk) in k.iter().enumerate() {
-                    acc += wide[((first + j) * side_px + x) * 3 + c] as i64 * *kk as i64;
-                }
-                *v = clip8(acc);
+    // Down: each output row a weighted sum of whole rows of `wide`.
+    let down = coefficients(h, side_px);
+    let stride = side_px * 3;
+    let mut out = vec![0u8; side_px * stride];
+    let mut acc = vec![0i64; stride];
+    for ((first, k), row) in down.iter().zip(out.chunks_exact_mut(stride)) {
+        acc.fill(half);
+        for (j, kk) in k.iter().enumerate() {
+            let from = &wide[(first + j) * stride..][..stride];
+            for (a, v) in acc.iter_mut().zip(from) {
+                *a += *v as i64 * *kk as i64;
             }
-            out.put_pixel(x as u32, y as u32, image::Rgb(px));
+        }
+        for (o, a) in row.iter_mut().zip(&acc) {
+            *o = clip8(*a);
         }
     }
-    out
+    RgbImage::from_raw(side, side, out).unwrap_or_default()
 }
 
 /// The labeller's measures of one face from its landmarks (192-pixel units)
