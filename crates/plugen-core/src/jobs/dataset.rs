@@ -22,7 +22,7 @@ use crate::io::latents::{self, Latents};
 use crate::io::sidecar::{self, Sidecar};
 use crate::jobs::loaded::Model;
 use crate::model::attributes::AttributeKind;
-use crate::model::judges::{JudgeSet, Reading, Verdict};
+use crate::model::judges::{JudgeMap, JudgeSet, Reading, Verdict};
 use crate::model::plugin::Plugin;
 use crate::rng::SeededRng;
 
@@ -466,6 +466,9 @@ struct Prepared<'a> {
     judges: Option<&'a JudgeSet>,
     tries: usize,
     asked: Vec<Vec<(usize, bool)>>,
+    /// The judge rules of the attributes asked anywhere in the run: only
+    /// their judges run.
+    checked: JudgeMap,
     cells: Vec<CellTally>,
 }
 
@@ -513,12 +516,22 @@ fn prepare<'a>(
             .collect(),
         None => Vec::new(),
     };
+    let checked = match plugin {
+        Some(p) => p.judges().only(
+            asked
+                .iter()
+                .flatten()
+                .map(|&(k, _)| p.attributes()[k].name.as_str()),
+        ),
+        None => JudgeMap::default(),
+    };
     Ok(Prepared {
         req,
         per_image,
         judges,
         tries,
         asked,
+        checked,
         cells,
     })
 }
@@ -566,7 +579,7 @@ fn draw(
                 let images = render_rows(model, &latents)?;
                 let refs: Vec<&image::RgbImage> = images.iter().collect();
                 let readings = match plugin {
-                    Some(p) => j.read_for(&refs, p.judges())?,
+                    Some(_) => j.read_for(&refs, &run.checked)?,
                     None => j.read(&refs)?,
                 };
                 (Some(images), readings)

@@ -126,7 +126,8 @@ pub fn edit_until_judged(
     }
     let edited = Latents::new(dim, batch)?;
     let images = model.render(&edited)?;
-    let readings = judges.read_for(&images.iter().collect::<Vec<_>>(), map)?;
+    let checked = map.only(judged.iter().map(|&k| plugin.attributes()[k].name.as_str()));
+    let readings = judges.read_for(&images.iter().collect::<Vec<_>>(), &checked)?;
     let agreed = readings.iter().position(|r| {
         judged.iter().all(|&k| {
             let want = values[k].unwrap_or(0.0) > 0.0;

@@ -570,6 +570,10 @@ pub fn fill(
         .collect();
     let total = pending.len();
     let mut done = 0usize;
+    // Only the cells' attributes are checked, so only their judges run.
+    let checked = plugin
+        .judges()
+        .only(spec.axes.iter().map(|a| a.name.as_str()));
     while !pending.is_empty() {
         let batch: Vec<(usize, usize)> = pending.drain(..pending.len().min(64)).collect();
         let mut requested = Vec::with_capacity(batch.len());
@@ -590,7 +594,7 @@ pub fn fill(
         let (drawn, judged) = match judges {
             Some(j) => {
                 let images = dataset::render_rows(model, &latents)?;
-                let readings = j.read_for(&images.iter().collect::<Vec<_>>(), plugin.judges())?;
+                let readings = j.read_for(&images.iter().collect::<Vec<_>>(), &checked)?;
                 (Some(images), readings)
             }
             None => (None, Vec::new()),

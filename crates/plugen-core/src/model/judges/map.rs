@@ -205,6 +205,18 @@ impl JudgeMap {
     pub fn judged(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
+
+    /// The rules of `attributes` alone (unjudged names are skipped): what a
+    /// run that checks only them needs read, so the judges it does not need
+    /// (the face mesh for a smile and male fill) are not run.
+    pub fn only<'a>(&self, attributes: impl IntoIterator<Item = &'a str>) -> JudgeMap {
+        JudgeMap(
+            attributes
+                .into_iter()
+                .filter_map(|a| Some((a.to_string(), self.0.get(a)?.clone())))
+                .collect(),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +273,15 @@ mod tests {
         let back: JudgeMap = serde_json::from_str(&text).expect("parses");
         assert_eq!(back, m);
         assert_eq!(m.judged().collect::<Vec<_>>(), ["background", "smile"]);
+    }
+
+    #[test]
+    fn only_keeps_the_rules_asked_for() {
+        let m = map();
+        let smile = m.only(["smile", "glasses"]);
+        assert_eq!(smile.judged().collect::<Vec<_>>(), ["smile"]);
+        assert_eq!(smile.rule("smile"), m.rule("smile"));
+        assert!(m.only([]).is_empty());
     }
 
     #[test]
