@@ -31,12 +31,20 @@ for d in cuda wgpu cpu; do
   step "bench $d" 120 "$bin" bench --device "$d" --no-peer --repeats 30 --json > "$out/bench-$d.json"
 done
 step "torch peer" 120 python3 tools/gpu/torch_peer.py --model models/dcgan-digiface64 --repeats 50 > "$out/torch.json"
+# The README's rare cell: 40 smiling women against 600 in each other smile x male cell.
+table=$(mktemp -d)/rare-cell.csv
+python3 -c "
+import sys
+rows = ['file_name,smile,male']
+for cell, n in (('1,0', 40), ('0,0', 600), ('1,1', 600), ('0,1', 600)):
+    rows += [f'f{cell.replace(\",\", \"_\")}-{i}.png,{cell}' for i in range(n)]
+open(sys.argv[1], 'w').write('\\n'.join(rows) + '\\n')" "$table"
 for d in cuda wgpu cpu; do
   step "sample $d" 60 "$bin" sample -n 64 --seed 1 --verify off --device "$d" --out "$out/sample-$d"
   # The judge-verified fill of 560 smiling women: its images stay there, their
   # hashes and metadata come back.
   fill=$(mktemp -d)/fill
-  step "fill $d" 90 "$bin" fill --have tools/gpu/rare-cell.csv --by smile,male --seed 1 --device "$d" --out "$fill"
+  step "fill $d" 90 "$bin" fill --have "$table" --by smile,male --seed 1 --device "$d" --out "$fill"
   (cd "$fill" 2>/dev/null && sha256sum ./*.png) > "$out/fill-$d.sha256"
   cp "$fill/metadata.jsonl" "$out/fill-$d.metadata.jsonl" 2>/dev/null
 done
