@@ -229,7 +229,9 @@ enum Command {
         mode: EditMode,
         /// Stop each judged binary attribute's flow edit at the weakest of
         /// ±1, ±1.5, … up to the value asked at which the judges (models/judges)
-        /// read the asked side; the sidecar's `requested` says where it stopped.
+        /// read the asked side, pushing the judged attributes not asked back to
+        /// the side read on the original where the edit would carry them over;
+        /// the sidecar's `requested` says where it stopped and what it pushed.
         #[arg(long)]
         until_judged: bool,
         /// Judges folder for --until-judged (default: judges/ beside the model folder).

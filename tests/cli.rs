@@ -2209,6 +2209,76 @@ fn edit_until_judged_stops_where_the_judges_agree() {
     assert!(e.contains("no judge map"), "{e}");
 }
 
+/// An `--until-judged` smile edit keeps what was not asked: where the judges
+/// read male and lips apart on the original face, they read the same side
+/// on the edit (pushed back where the smile alone would carry them over),
+/// and the pushed attributes are written into `requested`.
+#[test]
+fn edit_until_judged_keeps_the_attributes_not_asked() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let z = tmp.path().join("z.npy");
+    let start = SeededRng::new(32, 0).normal_vec(16 * 100);
+    std::fs::write(&z, npy::encode(&[16, 100], &start)).expect("write");
+    let (judged, original) = (tmp.path().join("j"), tmp.path().join("o"));
+    let common = ["edit", "--all", "--latent", s(&z)];
+    ok(&[
+        &common[..],
+        &["--set", "smile=3", "--until-judged", "--out", s(&judged)],
+    ]
+    .concat());
+    ok(&[&common[..], &["--out", s(&original)]].concat());
+    // judge_NAME → values, one per face in file order.
+    let read = |dir: &Path| -> std::collections::HashMap<String, Vec<Option<f64>>> {
+        let csv = ok(&["judge", s(dir)]);
+        let mut lines = csv.lines();
+        let header: Vec<String> = lines
+            .next()
+            .expect("header")
+            .split(',')
+            .map(String::from)
+            .collect();
+        let rows: Vec<Vec<Option<f64>>> = lines
+            .map(|l| l.split(',').map(|v| v.parse().ok()).collect())
+            .collect();
+        header
+            .iter()
+            .enumerate()
+            .map(|(c, h)| (h.clone(), rows.iter().map(|r| r[c]).collect()))
+            .collect()
+    };
+    let (before, after) = (read(&original), read(&judged));
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(judged.join("manifest.jsonl"))
+        .expect("manifest")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let (mut kept, mut counted) = (0, 0);
+    for (attr, column, threshold) in [
+        ("male", "judge_male", 0.5),
+        ("mouth_open", "judge_mouth", 0.09),
+    ] {
+        for i in 0..16 {
+            let (Some(b), Some(a)) = (before[column][i], after[column][i]) else {
+                continue;
+            };
+            counted += 1;
+            let same = (b >= threshold) == (a >= threshold);
+            kept += same as usize;
+            if rows[i]["requested"].get(attr).is_some() {
+                assert!(
+                    same,
+                    "face {i}: {attr} was pushed back yet changed side ({b} -> {a})"
+                );
+            }
+        }
+    }
+    assert!(counted >= 20, "only {counted} readings");
+    assert!(kept * 10 >= counted * 9, "kept {kept} of {counted}");
+    let happy = &after["judge_happy"];
+    let smiling = happy.iter().filter(|h| h.is_some_and(|h| h >= 0.5)).count();
+    assert!(smiling >= 14, "{smiling} of 16 read smiling");
+}
+
 /// `--set mouth_open=on` is verified by the face mesh: every face written has
 /// its lips apart by at least the threshold, read on a frontal face (a face
 /// the mesh cannot read is redrawn, never taken on the plugin's word).

@@ -310,7 +310,8 @@ class Model:
         ``mode``: ``"flow"`` (PluGeN's edit: forward flow, set, inverse) or
         ``"minimal"`` (the nearest latent with the asked readout);
         ``until_judged``: stop each judged binary attribute's flow edit at the
-        weakest strength at which the judges read the asked side.
+        weakest strength at which the judges read the asked side, keeping the
+        judged attributes not asked on the side read on the original face.
         """
         z = _latents(latents, self.latent_dim)
         out, used = self._native.edit(

@@ -403,6 +403,52 @@ fn landmarks_and_chips_match_dlib() -> plugen_core::Result<()> {
     Ok(())
 }
 
+#[test]
+fn aligning_many_faces_together_is_aligning_each_alone() -> plugen_core::Result<()> {
+    // align_many shares the mirror's upscale and walks the forests for all
+    // faces at once; each face must come out as the one-view path finds it.
+    let judges = JudgeSet::load(&judges_dir())?;
+    let landmarks = judges.landmarks().expect("the bundle ships the landmarks");
+    let (_, images) = fixture("fer.json", "faces", "faces");
+    let mut faces: Vec<image::RgbImage> = images.clone();
+    // A face whose sides differ a lot, so a wrong mirror shows.
+    let mut lopsided = images[0].clone();
+    for (x, _, p) in lopsided.enumerate_pixels_mut() {
+        if x < 20 {
+            p.0 = [p.0[2], p.0[0], 255 - p.0[1]];
+        }
+    }
+    faces.push(lopsided);
+    let refs: Vec<&image::RgbImage> = faces.iter().collect();
+    let together = landmarks.align_many(&refs);
+    assert_eq!(together.len(), faces.len());
+    for (k, (face, got)) in faces.iter().zip(&together).enumerate() {
+        let mut chips = Vec::new();
+        let mut skin = None;
+        for mirrored in [false, true] {
+            let view = if mirrored {
+                image::imageops::flip_horizontal(face)
+            } else {
+                face.clone()
+            };
+            let (big, points) = landmarks.face_points(&view);
+            for pad in landmarks::CHIP_PADDINGS {
+                chips.push(landmarks::face_chip(&big, &points, 32, pad));
+            }
+            if !mirrored {
+                skin = landmarks::skin_tone(face, &points);
+            }
+        }
+        assert!(chips == got.chips, "face {k}: chips differ");
+        assert_eq!(
+            skin.map(f32::to_bits),
+            got.skin_tone.map(f32::to_bits),
+            "face {k}"
+        );
+    }
+    Ok(())
+}
+
 /// A fixture's `list` entries.
 fn fixture_entries(json: &str, list: &str) -> Vec<serde_json::Value> {
     let dir = root().join("tests/fixtures/judges");

@@ -77,12 +77,24 @@ pub fn edit(
 /// Strengths (flow units) a judged edit tries, weakest first.
 pub const JUDGED_LADDER: [f32; 5] = [1.0, 1.5, 2.0, 2.5, 3.0];
 
-/// A flow edit that stops where the judges agree: every judged binary
-/// attribute asked in `values` is set to ±s for the smallest s of
-/// [`JUDGED_LADDER`] (never beyond the |value| asked) at which the judges read
-/// the asked side on the rendered face; the other values are set as asked.
-/// Returns the latent and the values used (the values asked when no
-/// strength is agreed on). The tries are rendered and judged as one batch.
+/// How far (flow units) a judged edit may push each attribute it was not
+/// asked to change back towards the side the judges read on the original
+/// face, when the edit alone would carry it across (a smile that opens the
+/// lips): 0 first, then these.
+pub const KEEP_LADDER: [f32; 4] = [0.5, 1.0, 1.5, 2.0];
+
+/// A flow edit that stops where the judges agree and keeps what was not
+/// asked. Every judged binary attribute asked in `values` is set to ±s for
+/// s in [`JUDGED_LADDER`] (never beyond the |value| asked; other values,
+/// continuous ones such as yaw, are set as asked); every judged
+/// binary attribute not asked, read on one side of its threshold on the
+/// original face, may be pushed back towards that side by c in 0 and
+/// [`KEEP_LADDER`]. Of all these tries, rendered and judged as one batch,
+/// the edit is the one that moves the latent least among those at which the
+/// judges read every asked side and every other attribute on its original
+/// side; failing that, the weakest at which the asked sides are read (the
+/// others as the edit leaves them); failing that, the values asked.
+/// Returns the latent and the values used (the pushed attributes included).
 pub fn edit_until_judged(
     model: &Model,
     judges: &JudgeSet,
@@ -91,50 +103,103 @@ pub fn edit_until_judged(
 ) -> Result<(Vec<f32>, Vec<Option<f32>>)> {
     let plugin = model.require_plugin()?;
     let map = plugin.judges();
-    let judged: Vec<usize> = plugin
-        .attributes()
+    let attributes = plugin.attributes();
+    let binary_judged: Vec<usize> = attributes
         .iter()
         .enumerate()
-        .filter(|(k, a)| {
+        .filter(|(_, a)| {
             a.kind == AttributeKind::Binary
                 && map.rule(&a.name).is_some_and(|r| r.threshold.is_some())
-                && values.get(*k).copied().flatten().is_some_and(|v| v != 0.0)
         })
         .map(|(k, _)| k)
         .collect();
-    if judged.is_empty() {
+    let asked_value = |k: usize| values.get(k).copied().flatten();
+    let (judged, others): (Vec<usize>, Vec<usize>) = binary_judged
+        .iter()
+        .partition(|&&k| asked_value(k).is_some());
+    let judged: Vec<usize> = judged
+        .into_iter()
+        .filter(|&k| asked_value(k).is_some_and(|v| v != 0.0))
+        .collect();
+    // Nothing to stop and nothing to keep (a continuous edit keeps the
+    // judged binary attributes too).
+    let asks_anything = values.iter().any(Option::is_some);
+    if judged.is_empty() && (others.is_empty() || !asks_anything) {
         return Ok((plugin.edit(latent, values)?, values.to_vec()));
     }
+    let dim = latent.len();
+    let code = plugin.encode(&Latents::new(dim, latent.to_vec())?)?.data;
+    let checked = map.only(
+        judged
+            .iter()
+            .chain(&others)
+            .map(|&k| attributes[k].name.as_str()),
+    );
+    let read = |rows: Vec<f32>| -> Result<Vec<crate::model::judges::Reading>> {
+        let images = model.render(&Latents::new(dim, rows)?)?;
+        judges.read_for(&images.iter().collect::<Vec<_>>(), &checked)
+    };
+    // Where the original face stands on the attributes not asked.
+    let original = read(latent.to_vec())?.remove(0);
+    let keep: Vec<(usize, bool)> = others
+        .iter()
+        .filter_map(|&k| Some((k, map.side(&attributes[k].name, &original)?)))
+        .collect();
     let mut tries: Vec<Vec<Option<f32>>> = Vec::new();
-    for s in JUDGED_LADDER {
-        let mut v = values.to_vec();
-        for &k in &judged {
-            let asked = values[k].unwrap_or(0.0);
-            v[k] = Some(asked.signum() * s.min(asked.abs()));
-        }
-        if tries.last() != Some(&v) {
+    let mut push = |v: Vec<Option<f32>>| {
+        if !tries.contains(&v) {
             tries.push(v);
         }
+    };
+    for c in std::iter::once(0.0).chain(KEEP_LADDER.iter().copied().filter(|_| !keep.is_empty())) {
+        for s in JUDGED_LADDER {
+            let mut v = values.to_vec();
+            for &k in &judged {
+                let asked = values[k].unwrap_or(0.0);
+                v[k] = Some(asked.signum() * s.min(asked.abs()));
+            }
+            if c > 0.0 {
+                for &(k, positive) in &keep {
+                    v[k] = Some(code[k] + if positive { c } else { -c });
+                }
+            }
+            push(v);
+        }
     }
-    if tries.last().map(Vec::as_slice) != Some(values) {
-        tries.push(values.to_vec());
-    }
-    let dim = latent.len();
+    push(values.to_vec());
     let mut batch = Vec::with_capacity(tries.len() * dim);
     for v in &tries {
         batch.extend(plugin.edit(latent, v)?);
     }
     let edited = Latents::new(dim, batch)?;
-    let images = model.render(&edited)?;
-    let checked = map.only(judged.iter().map(|&k| plugin.attributes()[k].name.as_str()));
-    let readings = judges.read_for(&images.iter().collect::<Vec<_>>(), &checked)?;
-    let agreed = readings.iter().position(|r| {
+    let readings = read(edited.data.clone())?;
+    let took = |r: &crate::model::judges::Reading| {
         judged.iter().all(|&k| {
             let want = values[k].unwrap_or(0.0) > 0.0;
-            map.verdict(&plugin.attributes()[k].name, r) == Verdict::Class(want)
+            map.verdict(&attributes[k].name, r) == Verdict::Class(want)
         })
-    });
-    let t = agreed.unwrap_or(tries.len() - 1);
+    };
+    // An attribute the judges cannot read on the edited face (the mouth of
+    // a face turned away) is not counted as changed.
+    let kept = |r: &crate::model::judges::Reading| {
+        keep.iter()
+            .all(|&(k, side)| map.side(&attributes[k].name, r) != Some(!side))
+    };
+    let moved = |t: usize| -> f32 {
+        edited
+            .row(t)
+            .iter()
+            .zip(latent)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum()
+    };
+    let best = (0..tries.len())
+        .filter(|&t| took(&readings[t]) && kept(&readings[t]))
+        .min_by(|&a, &b| moved(a).total_cmp(&moved(b)));
+    // The plain ladder (no push) comes first in `tries`.
+    let t = best
+        .or_else(|| (0..tries.len()).find(|&t| took(&readings[t])))
+        .unwrap_or(tries.len() - 1);
     Ok((edited.row(t).to_vec(), tries.swap_remove(t)))
 }
 
@@ -161,7 +226,8 @@ pub struct NamedEdit {
 /// An edit as `plugen edit` makes it: the named values `sets` (user units)
 /// applied to `latent` by `mode`, or, with `judges`, a flow edit stopped
 /// where they agree ([`edit_until_judged`]). Returns the edited latent and the
-/// values used, user units (with judges: where each edit stopped). Without
+/// values used, user units (with judges: where each edit stopped, and the
+/// attributes it pushed back to keep their side). Without
 /// `sets` the latent comes back as it is.
 pub fn edit_named(
     model: &Model,
@@ -189,11 +255,21 @@ pub fn edit_named(
     let mut used = sets.to_vec();
     let z = match (judges, mode) {
         (Some(judges), _) => {
-            let (z, values) = edit_until_judged(model, judges, latent, &plugin.resolve(sets)?)?;
+            let asked = plugin.resolve(sets)?;
+            let (z, values) = edit_until_judged(model, judges, latent, &asked)?;
             for (name, value) in used.iter_mut() {
                 let k = plugin.index_of(name)?;
                 if let Some(v) = values.get(k).copied().flatten() {
                     *value = plugin.attributes()[k].from_flow(v);
+                }
+            }
+            // The attributes pushed back to keep their side.
+            for (k, a) in plugin.attributes().iter().enumerate() {
+                if let (None, Some(v)) = (
+                    asked.get(k).copied().flatten(),
+                    values.get(k).copied().flatten(),
+                ) {
+                    used.push((a.name.clone(), a.from_flow(v)));
                 }
             }
             z

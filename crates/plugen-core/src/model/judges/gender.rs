@@ -11,10 +11,12 @@
 //! the CPU engine ([`crate::compute::cpu_conv`]), channel-last, each affine
 //! and scalar folded into the layer before it.
 //!
-//! Chips: the labeller aligns each face with dlib's 5-point landmarks; this
-//! judge cuts fixed boxes instead ([`Crop`], the mean of dlib's boxes over
-//! generated faces, measured by the same script), two paddings on the frame
-//! and its mirror, and averages the four probabilities as the labeller does.
+//! Chips: the labeller aligns each face with dlib's 5-point landmarks, two
+//! paddings on the frame and on its mirror, and averages the four
+//! probabilities; [`super::JudgeSet`] does the same with
+//! [`super::landmarks`]. Without the landmarks, [`GenderJudge::judge`] cuts
+//! fixed boxes instead ([`Crop`], the mean of dlib's boxes over generated
+//! faces, measured by the same script).
 
 use candle_nn::VarBuilder;
 use image::RgbImage;

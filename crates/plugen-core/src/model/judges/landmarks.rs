@@ -133,60 +133,63 @@ impl LandmarkJudge {
     /// The five points of the face in `rect` (left, top, right, bottom,
     /// inclusive) of `img`, as dlib's `shape_predictor` finds them.
     pub fn points(&self, img: &RgbImage, rect: [i64; 4]) -> [Point; POINTS] {
-        let (w, h) = (img.width() as i64, img.height() as i64);
-        let [l, t, r, b] = rect;
-        // dlib's unnormalizing_tform: (0, 0) → top left, (1, 1) → bottom right.
-        let (sx, sy) = ((r - l) as f64, (b - t) as f64);
-        let to_img = |x: f64, y: f64| -> Point {
-            [
-                (l as f64 + x * sx + 0.5).floor() as i64,
-                (t as f64 + y * sy + 0.5).floor() as i64,
-            ]
-        };
-        let raw = img.as_raw();
-        let intensity = |p: Point| -> f32 {
-            if p[0] < 0 || p[1] < 0 || p[0] >= w || p[1] >= h {
-                return 0.0;
-            }
-            let at = ((p[1] * w + p[0]) * 3) as usize;
-            let px = &raw[at..at + 3];
-            ((px[0] as u32 + px[1] as u32 + px[2] as u32) / 3) as f32
-        };
-        let mut shape = self.initial.clone();
+        self.points_many(&[(img, rect)])[0]
+    }
+
+    /// [`points`](Self::points) of many faces at once: each tree's leaves
+    /// are read once for all of them (the forests are megabytes; walked face
+    /// by face, every leaf is a cache miss). Each face's sums run in the
+    /// same order as alone, so its points are the same bits.
+    pub fn points_many(&self, views: &[(&RgbImage, [i64; 4])]) -> Vec<[Point; POINTS]> {
         let leaf_len = 2 * POINTS;
         let leaves_per_tree = self.splits + 1;
-        let mut values = Vec::new();
+        let mut shapes: Vec<Vec<f32>> = views.iter().map(|_| self.initial.clone()).collect();
+        let mut values: Vec<Vec<f32>> = views.iter().map(|_| Vec::new()).collect();
         for cascade in &self.cascades {
-            let m = shape_similarity(&self.initial, &shape);
-            let m = [m[0] as f32, m[1] as f32, m[2] as f32, m[3] as f32];
-            values.clear();
-            values.extend(cascade.anchor.iter().zip(&cascade.delta).map(|(&a, d)| {
-                let x = m[0] * d[0] + m[1] * d[1] + shape[2 * a];
-                let y = m[2] * d[0] + m[3] * d[1] + shape[2 * a + 1];
-                intensity(to_img(x as f64, y as f64))
-            }));
+            for ((view, shape), values) in views.iter().zip(&shapes).zip(&mut values) {
+                let m = shape_similarity(&self.initial, shape);
+                let m = [m[0] as f32, m[1] as f32, m[2] as f32, m[3] as f32];
+                let frame = Frame::new(view.0, view.1);
+                values.clear();
+                values.extend(cascade.anchor.iter().zip(&cascade.delta).map(|(&a, d)| {
+                    let x = m[0] * d[0] + m[1] * d[1] + shape[2 * a];
+                    let y = m[2] * d[0] + m[3] * d[1] + shape[2 * a + 1];
+                    frame.intensity(frame.to_img(x as f64, y as f64))
+                }));
+            }
             for (tree, leaves) in cascade
                 .leaves
                 .chunks(leaves_per_tree * leaf_len)
                 .enumerate()
             {
                 let at = tree * self.splits;
-                let mut i = 0;
-                while i < self.splits {
-                    let [a, b] = cascade.features[at + i];
-                    i = if values[a] - values[b] > cascade.thresholds[at + i] {
-                        2 * i + 1
-                    } else {
-                        2 * i + 2
-                    };
-                }
-                let leaf = &leaves[(i - self.splits) * leaf_len..][..leaf_len];
-                for (s, d) in shape.iter_mut().zip(leaf) {
-                    *s += d;
+                let features = &cascade.features[at..at + self.splits];
+                let thresholds = &cascade.thresholds[at..at + self.splits];
+                for (shape, values) in shapes.iter_mut().zip(&values) {
+                    let mut i = 0;
+                    while i < self.splits {
+                        let [a, b] = features[i];
+                        i = if values[a] - values[b] > thresholds[i] {
+                            2 * i + 1
+                        } else {
+                            2 * i + 2
+                        };
+                    }
+                    let leaf = &leaves[(i - self.splits) * leaf_len..][..leaf_len];
+                    for (s, d) in shape.iter_mut().zip(leaf) {
+                        *s += d;
+                    }
                 }
             }
         }
-        std::array::from_fn(|i| to_img(shape[2 * i] as f64, shape[2 * i + 1] as f64))
+        views
+            .iter()
+            .zip(&shapes)
+            .map(|(view, shape)| {
+                let frame = Frame::new(view.0, view.1);
+                std::array::from_fn(|i| frame.to_img(shape[2 * i] as f64, shape[2 * i + 1] as f64))
+            })
+            .collect()
     }
 
     /// The points of a 64×64 face as the labeller finds them: on its
@@ -195,9 +198,57 @@ impl LandmarkJudge {
     /// upscale too, which the chips are cut from.
     pub fn face_points(&self, face: &RgbImage) -> (RgbImage, [Point; POINTS]) {
         let big = super::mesh::upscale_bicubic(face, face.width() * UPSCALE);
-        let n = big.width() as i64;
-        let points = self.points(&big, [n / 8, n / 8, n - n / 8, n - n / 8]);
+        let points = self.points(&big, labeller_box(&big));
         (big, points)
+    }
+}
+
+/// The labeller's face box on an upscaled face: an eighth in from each side
+/// (the faces are centred crops).
+fn labeller_box(big: &RgbImage) -> [i64; 4] {
+    let n = big.width() as i64;
+    [n / 8, n / 8, n - n / 8, n - n / 8]
+}
+
+/// A face box in an image: where the shape predictor's box units land and
+/// the intensity it reads there.
+struct Frame<'a> {
+    raw: &'a [u8],
+    size: [i64; 2],
+    origin: [f64; 2],
+    scale: [f64; 2],
+}
+
+impl<'a> Frame<'a> {
+    fn new(img: &'a RgbImage, rect: [i64; 4]) -> Self {
+        let [l, t, r, b] = rect;
+        Self {
+            raw: img.as_raw(),
+            size: [img.width() as i64, img.height() as i64],
+            origin: [l as f64, t as f64],
+            // dlib's unnormalizing_tform: (0, 0) → top left, (1, 1) → bottom right.
+            scale: [(r - l) as f64, (b - t) as f64],
+        }
+    }
+
+    /// Box units to a pixel, rounded as dlib rounds.
+    fn to_img(&self, x: f64, y: f64) -> Point {
+        [
+            (self.origin[0] + x * self.scale[0] + 0.5).floor() as i64,
+            (self.origin[1] + y * self.scale[1] + 0.5).floor() as i64,
+        ]
+    }
+
+    /// dlib's grey level of a pixel (the mean of R, G and B, truncated);
+    /// 0 outside the image.
+    fn intensity(&self, p: Point) -> f32 {
+        let [w, h] = self.size;
+        if p[0] < 0 || p[1] < 0 || p[0] >= w || p[1] >= h {
+            return 0.0;
+        }
+        let at = ((p[1] * w + p[0]) * 3) as usize;
+        let px = &self.raw[at..at + 3];
+        ((px[0] as u32 + px[1] as u32 + px[2] as u32) / 3) as f32
     }
 }
 
@@ -375,10 +426,10 @@ fn sub_image(img: &RgbImage, x0: u32, y0: u32, w: u32, h: u32) -> RgbImage {
     let stride = img.width() as usize * 3;
     let (x0, w) = (x0 as usize * 3, w as usize * 3);
     let raw = img.as_raw();
-    let out: Vec<u8> = (y0 as usize..(y0 + h) as usize)
-        .flat_map(|y| &raw[y * stride + x0..][..w])
-        .copied()
-        .collect();
+    let mut out = Vec::with_capacity(w * h as usize);
+    for y in y0 as usize..(y0 + h) as usize {
+        out.extend_from_slice(&raw[y * stride + x0..][..w]);
+    }
     RgbImage::from_raw(w as u32 / 3, h, out).unwrap_or_default()
 }
 
@@ -538,21 +589,41 @@ impl LandmarkJudge {
     /// The labeller's alignment of a 64×64 face: points on the frame and,
     /// separately, on its mirror; chips from each; skin from the frame's.
     pub fn align(&self, face: &RgbImage) -> Aligned {
-        let mirror = image::imageops::flip_horizontal(face);
-        let mut chips = Vec::with_capacity(2 * CHIP_PADDINGS.len());
-        let mut skin = None;
-        for (k, view) in [face, &mirror].into_iter().enumerate() {
-            let (big, points) = self.face_points(view);
-            for pad in CHIP_PADDINGS {
-                chips.push(face_chip(&big, &points, super::gender::CHIP as u32, pad));
-            }
-            if k == 0 {
-                skin = skin_tone(face, &points);
-            }
-        }
-        Aligned {
-            chips,
-            skin_tone: skin,
-        }
+        self.align_many(&[face]).remove(0)
+    }
+
+    /// [`align`](Self::align) of many faces, their points found together
+    /// ([`points_many`](Self::points_many)); each face's result is the
+    /// same bits as alone.
+    pub fn align_many(&self, faces: &[&RgbImage]) -> Vec<Aligned> {
+        let bigs: Vec<[RgbImage; 2]> = faces
+            .iter()
+            .map(|f| {
+                let (big, mirror) = super::mesh::upscale_bicubic_and_mirror(f, f.width() * UPSCALE);
+                [big, mirror]
+            })
+            .collect();
+        let views: Vec<(&RgbImage, [i64; 4])> = bigs
+            .iter()
+            .flatten()
+            .map(|big| (big, labeller_box(big)))
+            .collect();
+        let points = self.points_many(&views);
+        faces
+            .iter()
+            .zip(bigs.iter().zip(points.chunks(2)))
+            .map(|(face, (bigs, points))| Aligned {
+                chips: bigs
+                    .iter()
+                    .zip(points)
+                    .flat_map(|(big, p)| {
+                        CHIP_PADDINGS
+                            .iter()
+                            .map(move |&pad| face_chip(big, p, super::gender::CHIP as u32, pad))
+                    })
+                    .collect(),
+                skin_tone: skin_tone(face, &points[0]),
+            })
+            .collect()
     }
 }

@@ -515,7 +515,7 @@ const PRECISION_BITS: u32 = 32 - 8 - 2;
 
 /// PIL's resampling coefficients from `input` to `output` pixels (an
 /// upscale): for each output pixel, the first input pixel and the weights.
-fn coefficients(input: usize, output: usize) -> Vec<(usize, Vec<i32>)> {
+fn coefficients(input: usize, output: usize) -> Weights {
     let scale = input as f64 / output as f64;
     let filterscale = scale.max(1.0);
     let support = 2.0 * filterscale;
@@ -542,30 +542,38 @@ fn coefficients(input: usize, output: usize) -> Vec<(usize, Vec<i32>)> {
 }
 
 /// One resampling pass's rounding and clipping back to 8 bits.
-fn clip8(acc: i64) -> u8 {
+fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
+/// PIL's weights for one pass: per output pixel, the first input pixel and
+/// the weights from there.
+type Weights = Vec<(usize, Vec<i32>)>;
+
 /// `face` upscaled to `side`×`side` exactly as PIL's `resize(BICUBIC)` does
-/// for RGB: horizontal pass, then vertical, each in fixed point and rounded
-/// to 8 bits.
+/// for RGB: horizontal pass, then vertical, each in fixed point (PIL's
+/// 32-bit accumulators) and rounded to 8 bits.
 pub fn upscale_bicubic(face: &RgbImage, side: u32) -> RgbImage {
     let (w, h) = (face.width() as usize, face.height() as usize);
     let side_px = side as usize;
+    resample(face, &coefficients(w, side_px), &coefficients(h, side_px))
+}
+
+/// [`upscale_bicubic`] with the weights of each pass given.
+fn resample(face: &RgbImage, across: &Weights, down: &Weights) -> RgbImage {
+    let w = face.width() as usize;
+    let (side_w, side_h) = (across.len(), down.len());
     let src = face.as_raw();
-    let half = 1i64 << (PRECISION_BITS - 1);
-    // Across: each row of the input to `side` pixels.
-    let across = coefficients(w, side_px);
-    let mut wide = vec![0u8; h * side_px * 3];
-    for (row, out) in src
-        .chunks_exact(w * 3)
-        .zip(wide.chunks_exact_mut(side_px * 3))
-    {
+    let half = 1i32 << (PRECISION_BITS - 1);
+    // Across: each row of the input to `side_w` pixels.
+    let stride = side_w * 3;
+    let mut wide = vec![0u8; face.height() as usize * stride];
+    for (row, out) in src.chunks_exact(w * 3).zip(wide.chunks_exact_mut(stride)) {
         for ((first, k), px) in across.iter().zip(out.chunks_exact_mut(3)) {
             let mut acc = [half; 3];
             for (p, kk) in row[first * 3..].chunks_exact(3).zip(k) {
                 for (a, v) in acc.iter_mut().zip(p) {
-                    *a += *v as i64 * *kk as i64;
+                    *a += *v as i32 * *kk;
                 }
             }
             for (o, a) in px.iter_mut().zip(acc) {
@@ -574,23 +582,62 @@ pub fn upscale_bicubic(face: &RgbImage, side: u32) -> RgbImage {
         }
     }
     // Down: each output row a weighted sum of whole rows of `wide`.
-    let down = coefficients(h, side_px);
-    let stride = side_px * 3;
-    let mut out = vec![0u8; side_px * stride];
-    let mut acc = vec![0i64; stride];
+    let mut out = vec![0u8; side_h * stride];
+    let mut acc = vec![0i32; stride];
     for ((first, k), row) in down.iter().zip(out.chunks_exact_mut(stride)) {
         acc.fill(half);
         for (j, kk) in k.iter().enumerate() {
             let from = &wide[(first + j) * stride..][..stride];
             for (a, v) in acc.iter_mut().zip(from) {
-                *a += *v as i64 * *kk as i64;
+                *a += *v as i32 * *kk;
             }
         }
         for (o, a) in row.iter_mut().zip(&acc) {
             *o = clip8(*a);
         }
     }
-    RgbImage::from_raw(side, side, out).unwrap_or_default()
+    RgbImage::from_raw(side_w as u32, side_h as u32, out).unwrap_or_default()
+}
+
+/// Whether `weights` (from `input` pixels) read the same from either end:
+/// then resampling a mirrored row gives the mirrored result bit for bit
+/// (taps of weight 0 aside).
+fn mirror_symmetric(weights: &Weights, input: usize) -> bool {
+    let taps = |x: usize| -> Vec<(usize, i32)> {
+        let (first, k) = &weights[x];
+        k.iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0)
+            .map(|(j, v)| (first + j, *v))
+            .collect()
+    };
+    let n = weights.len();
+    (0..n).all(|x| {
+        let mut mirrored: Vec<(usize, i32)> = taps(n - 1 - x)
+            .into_iter()
+            .map(|(j, v)| (input - 1 - j, v))
+            .collect();
+        mirrored.reverse();
+        taps(x) == mirrored
+    })
+}
+
+/// [`upscale_bicubic`] of `face` and of its mirror image. Where PIL's
+/// horizontal weights are mirror-symmetric (checked, not assumed) the
+/// second is the first flipped: the same bits for half the work.
+pub fn upscale_bicubic_and_mirror(face: &RgbImage, side: u32) -> (RgbImage, RgbImage) {
+    let (w, h) = (face.width() as usize, face.height() as usize);
+    let (across, down) = (
+        coefficients(w, side as usize),
+        coefficients(h, side as usize),
+    );
+    let big = resample(face, &across, &down);
+    let mirror = if mirror_symmetric(&across, w) {
+        image::imageops::flip_horizontal(&big)
+    } else {
+        resample(&image::imageops::flip_horizontal(face), &across, &down)
+    };
+    (big, mirror)
 }
 
 /// The labeller's measures of one face from its landmarks (192-pixel units)
@@ -653,5 +700,22 @@ mod tests {
         let flat = RgbImage::from_pixel(64, 64, image::Rgb([10, 128, 250]));
         let big = upscale_bicubic(&flat, 192);
         assert!(big.pixels().all(|p| p.0 == [10, 128, 250]));
+    }
+
+    #[test]
+    fn the_mirror_of_an_upscale_is_the_upscale_of_the_mirror() {
+        // Sizes whose weights are symmetric take the flip; others (if any)
+        // resample the mirror: both must give upscale(flip(face)).
+        for (w, h, side) in [(64, 64, 256), (64, 64, 192), (37, 29, 100), (5, 7, 16)] {
+            let face = RgbImage::from_fn(w, h, |x, y| {
+                let v = (x * 37 + y * 11 + x * x * y) as u8;
+                image::Rgb([v, v.wrapping_mul(3), (x * 255 / w) as u8])
+            });
+            let (big, mirror) = upscale_bicubic_and_mirror(&face, side);
+            assert!(big == upscale_bicubic(&face, side), "{w}x{h} to {side}");
+            let want = upscale_bicubic(&image::imageops::flip_horizontal(&face), side);
+            assert!(mirror == want, "{w}x{h} to {side}: the mirror differs");
+        }
+        assert!(mirror_symmetric(&coefficients(64, 256), 64));
     }
 }

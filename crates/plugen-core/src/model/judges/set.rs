@@ -56,6 +56,8 @@ pub const FRONTAL_MOUTH: f32 = 25.0;
 pub const FRONTAL_EYES: f32 = 30.0;
 /// Faces judged per batch.
 const BATCH: usize = 64;
+/// Faces whose 5-point landmarks are found together.
+const ALIGN_FACES: usize = 8;
 
 /// What the judges read off one face: reading name → value (`happy`, …,
 /// `background`). A reading a judge could not take is absent.
@@ -230,17 +232,24 @@ impl JudgeSet {
                 .map(|m| (m, None))
                 .collect());
         };
+        // Points for several faces at once (the forests stream through the
+        // cache once per group); chips through the network two faces at a
+        // time, so every map stays small.
         let chunks: Vec<Vec<(f32, Option<f32>)>> = faces
-            .par_chunks(2)
+            .par_chunks(ALIGN_FACES)
             .map(|chunk| {
-                let aligned: Vec<_> = chunk.iter().map(|f| landmarks.align(f)).collect();
-                let chips: Vec<&RgbImage> = aligned.iter().flat_map(|a| &a.chips).collect();
-                let probs = self.gender.chips(&chips)?;
-                Ok(aligned
-                    .iter()
-                    .zip(probs.chunks(chips.len() / chunk.len().max(1)))
-                    .map(|(a, p)| (p.iter().sum::<f32>() / p.len() as f32, a.skin_tone))
-                    .collect())
+                let aligned = landmarks.align_many(chunk);
+                let mut out = Vec::with_capacity(chunk.len());
+                for pair in aligned.chunks(2) {
+                    let chips: Vec<&RgbImage> = pair.iter().flat_map(|a| &a.chips).collect();
+                    let probs = self.gender.chips(&chips)?;
+                    out.extend(
+                        pair.iter()
+                            .zip(probs.chunks(chips.len() / pair.len()))
+                            .map(|(a, p)| (p.iter().sum::<f32>() / p.len() as f32, a.skin_tone)),
+                    );
+                }
+                Ok(out)
             })
             .collect::<Result<_>>()?;
         Ok(chunks.concat())
