@@ -29,9 +29,7 @@ is still counted against the plain offset); the table reports each method at
 the first strength that gets there (or at its strongest, marked, when none
 does), on the same fresh faces: same person, other attributes kept, mean
 |dz| and mean pixel change. Methods: the plugin's flow and minimal edits, its
-judged edit (`plugen edit --until-judged`: asked +-3 for smile, male and
-mouth_open; for yaw and pitch the pose ladder's values, the judged binary
-attributes kept),
+judged edit (`plugen edit --until-judged`, asked +-3, smile, male and mouth_open),
 every `--compare NAME=PLUGIN_JSON`'s flow and minimal edits, and the linear
 baseline. `--stop-per-face` adds, from the same folders, each face at the
 first strength its own edit took (judged by the labeller: what an edit that
@@ -215,7 +213,7 @@ def matched(args):
         return groups
 
     def ladder_for(attr, name, plugin, mode, edit_groups):
-        if mode == "judged" and attr not in POSE:
+        if mode == "judged":
             ladder = [3.0]  # `plugen edit --until-judged` stops each face itself
         else:
             ladder = POSE_LADDER if attr in POSE else BINARY_LADDER["linear" if plugin is None else "plugin"]
@@ -272,6 +270,8 @@ def matched(args):
         known = y != ""
         w, b = least_squares(train_z[known], y[known].astype(float))
         for name, plugin, mode in methods:
+            if mode == "judged":
+                continue
             tag = name.replace(" ", "_")
 
             def edit_groups(s):

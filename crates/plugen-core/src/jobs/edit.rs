@@ -86,7 +86,8 @@ pub const KEEP_LADDER: [f32; 4] = [0.5, 1.0, 1.5, 2.0];
 /// A flow edit that stops where the judges agree and keeps what was not
 /// asked. Every judged binary attribute asked in `values` is set to ±s for
 /// s in [`JUDGED_LADDER`] (never beyond the |value| asked; other values,
-/// continuous ones such as yaw, are set as asked); every judged
+/// continuous ones such as yaw, are set as asked; an edit that asks no
+/// judged binary attribute is a plain flow edit); every judged
 /// binary attribute not asked, read on one side of its threshold on the
 /// original face, may be pushed back towards that side by c in 0 and
 /// [`KEEP_LADDER`]. Of all these tries, rendered and judged as one batch,
@@ -121,10 +122,10 @@ pub fn edit_until_judged(
         .into_iter()
         .filter(|&k| asked_value(k).is_some_and(|v| v != 0.0))
         .collect();
-    // Nothing to stop and nothing to keep (a continuous edit keeps the
-    // judged binary attributes too).
-    let asks_anything = values.iter().any(Option::is_some);
-    if judged.is_empty() && (others.is_empty() || !asks_anything) {
+    // Nothing to stop: a plain flow edit. (Pushing the judged binary
+    // attributes back on a yaw or pitch edit kept them, but cost the pose
+    // success and the person: measured, see the model card.)
+    if judged.is_empty() {
         return Ok((plugin.edit(latent, values)?, values.to_vec()));
     }
     let dim = latent.len();
