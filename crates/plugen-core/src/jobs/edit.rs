@@ -93,8 +93,9 @@ pub const KEEP_LADDER: [f32; 4] = [0.5, 1.0, 1.5, 2.0];
 /// [`KEEP_LADDER`]. Of all these tries, rendered and judged as one batch,
 /// the edit is the one that moves the latent least among those at which the
 /// judges read every asked side and every other attribute on its original
-/// side; failing that, the weakest at which the asked sides are read (the
-/// others as the edit leaves them); failing that, the values asked.
+/// side; failing that, the first try at which the asked sides are read
+/// (the plain ladder, weakest first, before any push); failing that, the
+/// values asked.
 /// Returns the latent and the values used (the pushed attributes included).
 pub fn edit_until_judged(
     model: &Model,
