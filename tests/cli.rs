@@ -2114,6 +2114,45 @@ fn eval_reports_what_the_judges_read() {
     assert!(e.contains("judges.json"), "{e}");
 }
 
+/// `n` latents of width 100 from N(0, I) (seed `seed`), written to
+/// `dir/z.npy`: the file and the numbers.
+fn random_latents(dir: &Path, seed: u64, n: usize) -> (PathBuf, Vec<f32>) {
+    let z = dir.join("z.npy");
+    let start = SeededRng::new(seed, 0).normal_vec(n * 100);
+    std::fs::write(&z, npy::encode(&[n, 100], &start)).expect("write");
+    (z, start)
+}
+
+/// The rows of a run folder's manifest.jsonl.
+fn manifest_rows(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("manifest.jsonl"))
+        .expect("manifest")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+/// `plugen judge DIR` by column: judge_NAME → one value per face in file
+/// order (None where the judges took no reading).
+fn judge_columns(dir: &Path) -> std::collections::HashMap<String, Vec<Option<f64>>> {
+    let csv = ok(&["judge", s(dir)]);
+    let mut lines = csv.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .map(String::from)
+        .collect();
+    let rows: Vec<Vec<Option<f64>>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().ok()).collect())
+        .collect();
+    header
+        .iter()
+        .enumerate()
+        .map(|(c, h)| (h.clone(), rows.iter().map(|r| r[c]).collect()))
+        .collect()
+}
+
 /// `edit --until-judged` stops each face's smile edit at the weakest strength
 /// the judges agree with: where it stopped short of the value asked, the
 /// judges read a smile; on average it moves the latent less than the plain
@@ -2121,43 +2160,21 @@ fn eval_reports_what_the_judges_read() {
 #[test]
 fn edit_until_judged_stops_where_the_judges_agree() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let z = tmp.path().join("z.npy");
-    let start = SeededRng::new(31, 0).normal_vec(12 * 100);
-    std::fs::write(&z, npy::encode(&[12, 100], &start)).expect("write");
+    let (z, start) = random_latents(tmp.path(), 31, 12);
     let (judged, plain) = (tmp.path().join("j"), tmp.path().join("p"));
     let common = ["edit", "--all", "--latent", s(&z), "--set", "smile=3"];
     ok(&[&common[..], &["--until-judged", "--out", s(&judged)]].concat());
     ok(&[&common[..], &["--out", s(&plain)]].concat());
-    let rows = |dir: &Path| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(dir.join("manifest.jsonl"))
-            .expect("manifest")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("json"))
-            .collect()
-    };
     let moved = |r: &serde_json::Value, i: usize| -> f64 {
         (0..100)
             .map(|j| (r["latent"][j].as_f64().expect("latent") - start[i * 100 + j] as f64).powi(2))
             .sum::<f64>()
             .sqrt()
     };
-    let (j, p) = (rows(&judged), rows(&plain));
-    let csv = ok(&["judge", s(&judged)]);
-    let header: Vec<&str> = csv.lines().next().expect("header").split(',').collect();
-    let happy = header
+    let (j, p) = (manifest_rows(&judged), manifest_rows(&plain));
+    let readings: Vec<f64> = judge_columns(&judged)["judge_happy"]
         .iter()
-        .position(|h| *h == "judge_happy")
-        .expect("judge_happy");
-    let readings: Vec<f64> = csv
-        .lines()
-        .skip(1)
-        .map(|l| {
-            l.split(',')
-                .nth(happy)
-                .expect("field")
-                .parse()
-                .expect("number")
-        })
+        .map(|v| v.expect("number"))
         .collect();
     let (mut short, mut total_j, mut total_p) = (0, 0.0, 0.0);
     for i in 0..12 {
@@ -2216,9 +2233,7 @@ fn edit_until_judged_stops_where_the_judges_agree() {
 #[test]
 fn edit_until_judged_keeps_the_attributes_not_asked() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let z = tmp.path().join("z.npy");
-    let start = SeededRng::new(32, 0).normal_vec(16 * 100);
-    std::fs::write(&z, npy::encode(&[16, 100], &start)).expect("write");
+    let (z, _) = random_latents(tmp.path(), 32, 16);
     let (judged, original) = (tmp.path().join("j"), tmp.path().join("o"));
     let common = ["edit", "--all", "--latent", s(&z)];
     ok(&[
@@ -2227,31 +2242,8 @@ fn edit_until_judged_keeps_the_attributes_not_asked() {
     ]
     .concat());
     ok(&[&common[..], &["--out", s(&original)]].concat());
-    // judge_NAME → values, one per face in file order.
-    let read = |dir: &Path| -> std::collections::HashMap<String, Vec<Option<f64>>> {
-        let csv = ok(&["judge", s(dir)]);
-        let mut lines = csv.lines();
-        let header: Vec<String> = lines
-            .next()
-            .expect("header")
-            .split(',')
-            .map(String::from)
-            .collect();
-        let rows: Vec<Vec<Option<f64>>> = lines
-            .map(|l| l.split(',').map(|v| v.parse().ok()).collect())
-            .collect();
-        header
-            .iter()
-            .enumerate()
-            .map(|(c, h)| (h.clone(), rows.iter().map(|r| r[c]).collect()))
-            .collect()
-    };
-    let (before, after) = (read(&original), read(&judged));
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(judged.join("manifest.jsonl"))
-        .expect("manifest")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let (before, after) = (judge_columns(&original), judge_columns(&judged));
+    let rows = manifest_rows(&judged);
     let (mut kept, mut counted) = (0, 0);
     for (attr, column, threshold) in [
         ("male", "judge_male", 0.5),
