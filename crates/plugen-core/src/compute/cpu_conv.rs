@@ -16,6 +16,7 @@
 use rayon::prelude::*;
 
 use crate::compute::cpu_gemm::{Activation, Engine, Kernel, Packed, Row, Task};
+use crate::compute::cpu_simd;
 use crate::error::{Error, Result};
 
 /// Images run through one GEMM call: enough rows for every thread, few
@@ -59,6 +60,15 @@ impl Map {
         let p = self.pad as isize;
         let row = (b * (self.h + 2 * self.pad)) as isize + y + p;
         ((row * (self.w + 2 * self.pad) as isize + x + p) as usize) * self.c
+    }
+
+    /// The same shape without its numbers: for [`at`](Self::at) on one image.
+    fn shape_only(&self) -> Self {
+        Self {
+            data: Vec::new(),
+            n: 1,
+            ..*self
+        }
     }
 
     /// Numbers per image, border included.
@@ -253,28 +263,78 @@ pub(crate) fn depthwise3(x: &Map, weight: &[f32], out_pad: usize) -> Result<Map>
     // Each tap's weights repeated along a row, so one tap over a row of the
     // map is one contiguous multiply-add of w·c numbers.
     let taps: Vec<Vec<f32>> = (0..9)
-        .map(|t| (0..w * c).map(|i| weight[(i % c) * 9 + t]).collect())
+        .map(|t| {
+            let one: Vec<f32> = (0..c).map(|ch| weight[ch * 9 + t]).collect();
+            one.repeat(w)
+        })
         .collect();
     let mut out = Map::zeros(x.n, (x.h, w, c), out_pad);
     let per_image = out.image_len();
-    let probe = Map::zeros(1, (x.h, w, c), out_pad);
+    let probe = out.shape_only();
     out.data
         .par_chunks_mut(per_image)
         .enumerate()
         .for_each(|(b, dst)| {
-            for y in 0..x.h as isize {
-                let d = probe.at(0, y, 0);
-                let acc = &mut dst[d..d + w * c];
-                for (t, tap) in taps.iter().enumerate() {
-                    let (dy, dx) = (t as isize / 3 - 1, t as isize % 3 - 1);
-                    let s = x.at(b, y + dy, dx);
-                    for ((a, v), k) in acc.iter_mut().zip(&x.data[s..s + w * c]).zip(tap) {
-                        *a += v * k;
+            cpu_simd::widest(
+                #[inline(always)]
+                || {
+                    for y in 0..x.h as isize {
+                        let d = probe.at(0, y, 0);
+                        let acc = &mut dst[d..d + w * c];
+                        for (t, tap) in taps.iter().enumerate() {
+                            let (dy, dx) = (t as isize / 3 - 1, t as isize % 3 - 1);
+                            let s = x.at(b, y + dy, dx);
+                            for ((a, v), k) in acc.iter_mut().zip(&x.data[s..s + w * c]).zip(tap) {
+                                *a += v * k;
+                            }
+                        }
                     }
-                }
-            }
+                },
+            )
         });
     Ok(out)
+}
+
+/// A 3×3 depthwise convolution at any stride, `before` pixels of padding
+/// before and the rest after (within the border), to `side`×`side`: each
+/// output starts at its `bias` and adds the taps in order. `weight` is
+/// (3, 3, c) row-major, as TensorFlow stores it.
+pub(crate) fn depthwise3_strided(
+    x: &Map,
+    (weight, bias): (&[f32], &[f32]),
+    (stride, before): (usize, usize),
+    side: usize,
+    out_pad: usize,
+) -> Result<Map> {
+    let c = x.c;
+    let reach = (side - 1) * stride + 3;
+    if weight.len() != 9 * c
+        || bias.len() != c
+        || x.pad < before
+        || reach > x.h.min(x.w) + before + x.pad
+    {
+        return Err(Error::invalid(
+            "depthwise convolution: weights of the wrong size or a window past the border",
+        ));
+    }
+    let (s, p) = (stride as isize, before as isize);
+    let fill = |b: usize, y: isize, xx: isize, acc: &mut [f32]| {
+        acc.copy_from_slice(bias);
+        for (t, tap) in weight.chunks_exact(c).enumerate() {
+            let (dy, dx) = (t as isize / 3, t as isize % 3);
+            let i = x.at(b, y * s - p + dy, xx * s - p + dx);
+            for ((a, v), k) in acc.iter_mut().zip(&x.data[i..i + c]).zip(tap) {
+                *a += v * k;
+            }
+        }
+    };
+    Ok(pool(
+        x,
+        (side, side),
+        out_pad,
+        #[inline(always)]
+        |b, y, xx, acc| fill(b, y, xx, acc),
+    ))
 }
 
 /// A 3×3 stride-2 max pool with TensorFlow's "same" padding: the extra row
@@ -286,35 +346,67 @@ pub(crate) fn max_pool3_same(x: &Map, out_pad: usize) -> Map {
     };
     let (oh, ow) = (x.h.div_ceil(2), x.w.div_ceil(2));
     let (py, px) = (before(x.h) as isize, before(x.w) as isize);
-    pool(x, (oh, ow), out_pad, |b, y, xx, acc| {
-        acc.iter_mut().for_each(|a| *a = f32::NEG_INFINITY);
-        for dy in 0..3 {
-            for dx in 0..3 {
-                let (iy, ix) = (2 * y - py + dy, 2 * xx - px + dx);
-                if iy < 0 || ix < 0 || iy >= x.h as isize || ix >= x.w as isize {
-                    continue;
-                }
-                let s = x.at(b, iy, ix);
-                for (a, v) in acc.iter_mut().zip(&x.data[s..s + x.c]) {
-                    *a = a.max(*v);
+    pool(
+        x,
+        (oh, ow),
+        out_pad,
+        #[inline(always)]
+        |b, y, xx, acc| {
+            acc.iter_mut().for_each(|a| *a = f32::NEG_INFINITY);
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    let (iy, ix) = (2 * y - py + dy, 2 * xx - px + dx);
+                    if iy < 0 || ix < 0 || iy >= x.h as isize || ix >= x.w as isize {
+                        continue;
+                    }
+                    let s = x.at(b, iy, ix);
+                    for (a, v) in acc.iter_mut().zip(&x.data[s..s + x.c]) {
+                        *a = a.max(*v);
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// A 2×2 stride-2 average pool (even sides).
 pub(crate) fn avg_pool2(x: &Map, out_pad: usize) -> Map {
-    pool(x, (x.h / 2, x.w / 2), out_pad, |b, y, xx, acc| {
-        acc.iter_mut().for_each(|a| *a = 0.0);
+    pool(
+        x,
+        (x.h / 2, x.w / 2),
+        out_pad,
+        #[inline(always)]
+        |b, y, xx, acc| {
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let s = x.at(b, 2 * y + dy, 2 * xx + dx);
+                for (a, v) in acc.iter_mut().zip(&x.data[s..s + x.c]) {
+                    *a += v;
+                }
+            }
+            acc.iter_mut().for_each(|a| *a *= 0.25);
+        },
+    )
+}
+
+/// A 2×2 stride-2 max pool ("valid"; an odd last row or column is dropped).
+pub(crate) fn max_pool2(x: &Map, out_pad: usize) -> Map {
+    let fill = |b: usize, y: isize, xx: isize, acc: &mut [f32]| {
+        acc.iter_mut().for_each(|a| *a = f32::NEG_INFINITY);
         for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
             let s = x.at(b, 2 * y + dy, 2 * xx + dx);
             for (a, v) in acc.iter_mut().zip(&x.data[s..s + x.c]) {
-                *a += v;
+                *a = a.max(*v);
             }
         }
-        acc.iter_mut().for_each(|a| *a *= 0.25);
-    })
+    };
+    pool(
+        x,
+        (x.h / 2, x.w / 2),
+        out_pad,
+        #[inline(always)]
+        |b, y, xx, acc| fill(b, y, xx, acc),
+    )
 }
 
 /// An output map of (oh, ow) whose pixels `fill(b, y, x, channels)` computes,
@@ -327,17 +419,22 @@ fn pool(
 ) -> Map {
     let mut out = Map::zeros(x.n, (oh, ow, x.c), out_pad);
     let per_image = out.image_len();
-    let probe = Map::zeros(1, (oh, ow, x.c), out_pad);
+    let probe = out.shape_only();
     out.data
         .par_chunks_mut(per_image)
         .enumerate()
         .for_each(|(b, dst)| {
-            for y in 0..oh as isize {
-                for xx in 0..ow as isize {
-                    let d = probe.at(0, y, xx);
-                    fill(b, y, xx, &mut dst[d..d + x.c]);
-                }
-            }
+            cpu_simd::widest(
+                #[inline(always)]
+                || {
+                    for y in 0..oh as isize {
+                        for xx in 0..ow as isize {
+                            let d = probe.at(0, y, xx);
+                            fill(b, y, xx, &mut dst[d..d + x.c]);
+                        }
+                    }
+                },
+            )
         });
     out
 }
@@ -482,6 +579,58 @@ mod tests {
                 assert!((dw.data[p * c + ch] - v).abs() < 1e-4);
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_strided_depthwise_and_a_two_by_two_max_pool_match_their_definitions() -> Result<()> {
+        let (side, c) = (6, 3);
+        let x: Vec<f32> = (0..side * side * c)
+            .map(|i| ((i * 29 % 23) as f32 - 11.0) / 4.0)
+            .collect();
+        let m = map_of(&x, 1, (side, side, c), 1);
+        let px = |y: usize, xx: usize, ch: usize| x[(y * side + xx) * c + ch];
+        let max = max_pool2(&m, 1);
+        assert_eq!((max.h, max.w, max.pad), (3, 3, 1));
+        for (y, xx, ch) in [(0, 0, 0), (1, 2, 1), (2, 1, 2)] {
+            let want = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                .iter()
+                .map(|(dy, dx)| px(2 * y + dy, 2 * xx + dx, ch))
+                .fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(max.data[max.at(0, y as isize, xx as isize) + ch], want);
+        }
+        // Stride 2, TensorFlow's "same" on 6 pixels: none before, one after;
+        // weights (3, 3, c).
+        let weight: Vec<f32> = (0..9 * c).map(|i| (i % 7) as f32 / 3.0 - 1.0).collect();
+        let bias = [0.5, -1.0, 2.0];
+        let dw = depthwise3_strided(&m, (&weight, &bias), (2, 0), 3, 0)?;
+        for ch in 0..c {
+            let one = |co: usize, ci: usize, ky: usize, kx: usize| {
+                if co == 0 && ci == ch {
+                    weight[(ky * 3 + kx) * c + ch]
+                } else {
+                    0.0
+                }
+            };
+            // "Valid" on the map with one zero column and row after.
+            let mut padded = vec![0f32; 7 * 7 * c];
+            for y in 0..side {
+                for xx in 0..side {
+                    for k in 0..c {
+                        padded[(y * 7 + xx) * c + k] = px(y, xx, k);
+                    }
+                }
+            }
+            let want = direct(&padded, (1, 7, 7, c), (3, 2, 0, 1), &one);
+            assert_eq!(want.len(), 9);
+            for (p, v) in want.iter().enumerate() {
+                assert!(
+                    (dw.data[p * c + ch] - v - bias[ch]).abs() < 1e-4,
+                    "{ch} {p}"
+                );
+            }
+        }
+        assert!(depthwise3_strided(&m, (&weight, &bias), (2, 0), 4, 0).is_err());
         Ok(())
     }
 }

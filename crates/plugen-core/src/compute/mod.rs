@@ -10,6 +10,7 @@ pub(crate) mod cpu_conv;
 pub(crate) mod cpu_decode;
 pub(crate) mod cpu_flow;
 pub mod cpu_gemm;
+pub(crate) mod cpu_simd;
 pub mod device;
 pub mod gpu;
 pub mod plain_weights;

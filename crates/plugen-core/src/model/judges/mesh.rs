@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 use crate::compute::cpu_conv::{self, Conv, Map};
 use crate::compute::cpu_gemm::{Activation, Engine, Kernel};
+use crate::compute::cpu_simd;
 use crate::error::{Error, Result};
 
 /// Side of the network's input.
@@ -88,8 +89,8 @@ struct GraphSpec {
 /// A compiled operation; tensors are slots.
 enum Step {
     Conv(Conv),
-    /// 3×3 depthwise, weights (c, 3, 3), then the bias; `before` is the
-    /// padding before (0 or 1) at this stride.
+    /// 3×3 depthwise, weights (c, 3, 3) at stride 1 with padding 1, else
+    /// (3, 3, c), then the bias; `before` is the padding before (0 or 1).
     Depthwise {
         weight: Vec<f32>,
         bias: Vec<f32>,
@@ -97,8 +98,12 @@ enum Step {
         before: usize,
         out_side: usize,
     },
+    /// PReLU; the slopes repeated along one map row, border included.
     Prelu(Vec<f32>),
+    /// A residual add of the slot's map.
     Add(usize),
+    /// A residual add, then PReLU (slopes as for `Prelu`), in one pass.
+    AddPrelu(usize, Vec<f32>),
     MaxPool,
     PadChannels(usize),
 }
@@ -236,9 +241,14 @@ impl MeshJudge {
                     let (side, c) = shape[i];
                     let w = get(weight, 9 * c)?;
                     let bias = get(bias, c)?;
-                    // (1, 3, 3, c) → (c, 3, 3).
-                    let taps: Vec<f32> = (0..c * 9).map(|j| w[(j % 9) * c + j / 9]).collect();
                     let (before, after, out_side) = tf_padding(side, 3, *stride, *same);
+                    // (1, 3, 3, c) → (c, 3, 3) for the stride-1 kernel; the
+                    // strided one reads TensorFlow's order.
+                    let taps: Vec<f32> = if *stride == 1 && before == 1 {
+                        (0..c * 9).map(|j| w[(j % 9) * c + j / 9]).collect()
+                    } else {
+                        w
+                    };
                     if after > BORDER || before > after {
                         return Err(Error::invalid(format!(
                             "mesh judge: depthwise {weight:?}: padding {before}/{after} not supported"
@@ -255,7 +265,8 @@ impl MeshJudge {
                 }
                 OpSpec::Prelu { input, out, alpha } => {
                     let i = find(input, &slot_of)?;
-                    let a = get(alpha, shape[i].1)?;
+                    let (side, c) = shape[i];
+                    let a = get(alpha, c)?.repeat(side + 2 * BORDER);
                     (i, vec![i], Step::Prelu(a), out, shape[i])
                 }
                 OpSpec::Add { input, out } => {
@@ -326,6 +337,7 @@ impl MeshJudge {
                 nodes[n].free.push(s);
             }
         }
+        let nodes = fuse_add_prelu(nodes, &last);
         Ok(Self {
             nodes,
             slots: shape.len(),
@@ -367,23 +379,21 @@ impl MeshJudge {
                     before,
                     out_side,
                 } => depthwise(src()?, weight, bias, (*stride, *before), *out_side)?,
-                Step::MaxPool => max_pool2(src()?),
+                Step::MaxPool => cpu_conv::max_pool2(src()?, BORDER),
                 Step::PadChannels(extra) => pad_channels(src()?, *extra),
                 Step::Prelu(alpha) => {
                     let mut m = owned(&mut maps, node)?;
-                    let c = m.c;
-                    for (i, v) in m.data.iter_mut().enumerate() {
-                        if *v < 0.0 {
-                            *v *= alpha[i % c];
-                        }
-                    }
+                    prelu(&mut m, alpha);
                     m
                 }
                 Step::Add(other) => {
                     let mut m = owned(&mut maps, node)?;
-                    for (v, w) in m.data.iter_mut().zip(&held(&maps, *other)?.data) {
-                        *v += w;
-                    }
+                    add(&mut m, held(&maps, *other)?);
+                    m
+                }
+                Step::AddPrelu(other, alpha) => {
+                    let mut m = owned(&mut maps, node)?;
+                    add_prelu(&mut m, held(&maps, *other)?, alpha);
                     m
                 }
             };
@@ -425,6 +435,7 @@ fn owned(maps: &mut [Option<Map>], node: &Node) -> Result<Map> {
 
 /// A 3×3 depthwise convolution with bias at stride 1 or 2 (`before`: the
 /// padding before, the rest after within the border) to `side`×`side`.
+/// `weight` is (c, 3, 3) for stride 1, (3, 3, c) otherwise.
 fn depthwise(
     x: &Map,
     weight: &[f32],
@@ -432,56 +443,26 @@ fn depthwise(
     (stride, before): (usize, usize),
     side: usize,
 ) -> Result<Map> {
-    let c = x.c;
-    if stride == 1 && before == 1 {
-        let mut m = cpu_conv::depthwise3(x, weight, BORDER)?;
-        for y in 0..m.h as isize {
-            for xx in 0..m.w as isize {
-                let at = m.at(0, y, xx);
-                for (v, b) in m.data[at..at + c].iter_mut().zip(bias) {
-                    *v += b;
+    if stride != 1 || before != 1 {
+        return cpu_conv::depthwise3_strided(x, (weight, bias), (stride, before), side, BORDER);
+    }
+    let mut m = cpu_conv::depthwise3(x, weight, BORDER)?;
+    let c = m.c;
+    let row = m.w * c;
+    cpu_simd::widest(
+        #[inline(always)]
+        || {
+            for y in 0..m.h as isize {
+                let at = m.at(0, y, 0);
+                for px in m.data[at..at + row].chunks_exact_mut(c) {
+                    for (v, b) in px.iter_mut().zip(bias) {
+                        *v += b;
+                    }
                 }
             }
-        }
-        return Ok(m);
-    }
-    let (oh, ow) = (side, side);
-    let mut out = Map::zeros(1, (oh, ow, c), BORDER);
-    let (s, p) = (stride as isize, before as isize);
-    for y in 0..oh as isize {
-        for xx in 0..ow as isize {
-            let o = out.at(0, y, xx);
-            let acc = &mut out.data[o..o + c];
-            acc.copy_from_slice(bias);
-            for t in 0..9 {
-                let (dy, dx) = (t as isize / 3, t as isize % 3);
-                let i = x.at(0, y * s - p + dy, xx * s - p + dx);
-                for (ch, a) in acc.iter_mut().enumerate() {
-                    *a += x.data[i + ch] * weight[ch * 9 + t as usize];
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A 2×2 stride-2 max pool ("valid").
-fn max_pool2(x: &Map) -> Map {
-    let (oh, ow, c) = (x.h / 2, x.w / 2, x.c);
-    let mut out = Map::zeros(1, (oh, ow, c), BORDER);
-    for y in 0..oh as isize {
-        for xx in 0..ow as isize {
-            let o = out.at(0, y, xx);
-            for ch in 0..c {
-                let mut m = f32::NEG_INFINITY;
-                for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                    m = m.max(x.data[x.at(0, 2 * y + dy, 2 * xx + dx) + ch]);
-                }
-                out.data[o + ch] = m;
-            }
-        }
-    }
-    out
+        },
+    );
+    Ok(m)
 }
 
 /// The same map with `extra` zero channels after its own.
@@ -493,6 +474,76 @@ fn pad_channels(x: &Map, extra: usize) -> Map {
             let (i, o) = (x.at(0, y, xx), out.at(0, y, xx));
             out.data[o..o + c].copy_from_slice(&x.data[i..i + c]);
         }
+    }
+    out
+}
+
+/// PReLU in place: a negative number times its channel's slope (`alpha`:
+/// the slopes along one map row).
+fn prelu(m: &mut Map, alpha: &[f32]) {
+    cpu_simd::widest(
+        #[inline(always)]
+        || {
+            for row in m.data.chunks_exact_mut(alpha.len()) {
+                for (v, a) in row.iter_mut().zip(alpha) {
+                    if *v < 0.0 {
+                        *v *= a;
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// `m += other`, number by number (borders are zero in both).
+fn add(m: &mut Map, other: &Map) {
+    cpu_simd::widest(
+        #[inline(always)]
+        || {
+            for (v, w) in m.data.iter_mut().zip(&other.data) {
+                *v += w;
+            }
+        },
+    );
+}
+
+/// [`add`] then [`prelu`] in one pass: the same numbers, one read of `m`.
+fn add_prelu(m: &mut Map, other: &Map, alpha: &[f32]) {
+    let len = alpha.len();
+    cpu_simd::widest(
+        #[inline(always)]
+        || {
+            for (row, from) in m
+                .data
+                .chunks_exact_mut(len)
+                .zip(other.data.chunks_exact(len))
+            {
+                for ((v, w), a) in row.iter_mut().zip(from).zip(alpha) {
+                    let s = *v + w;
+                    *v = if s < 0.0 { s * a } else { s };
+                }
+            }
+        },
+    );
+}
+
+/// `nodes` with each add whose only reader is the PReLU right after it
+/// merged into that PReLU (`last`: each slot's last reader).
+fn fuse_add_prelu(nodes: Vec<Node>, last: &[Option<usize>]) -> Vec<Node> {
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+    for (n, node) in nodes.into_iter().enumerate() {
+        if let (Step::Prelu(alpha), Some(prev)) = (&node.step, out.last_mut())
+            && let Step::Add(other) = prev.step
+            && prev.out == node.input
+            && last[node.input] == Some(n)
+        {
+            prev.step = Step::AddPrelu(other, alpha.clone());
+            prev.out = node.out;
+            prev.free
+                .extend(node.free.iter().filter(|&&s| s != node.input));
+            continue;
+        }
+        out.push(node);
     }
     out
 }
