@@ -616,37 +616,44 @@ fn resample(face: &RgbImage, across: &Weights, down: &Weights) -> RgbImage {
     let (side_w, side_h) = (across.len(), down.len());
     let src = face.as_raw();
     let half = 1i32 << (PRECISION_BITS - 1);
-    // Across: each row of the input to `side_w` pixels.
-    let stride = side_w * 3;
-    let mut wide = vec![0u8; face.height() as usize * stride];
-    for (row, out) in src.chunks_exact(w * 3).zip(wide.chunks_exact_mut(stride)) {
-        for ((first, k), px) in across.iter().zip(out.chunks_exact_mut(3)) {
-            let mut acc = [half; 3];
-            for (p, kk) in row[first * 3..].chunks_exact(3).zip(k) {
-                for (a, v) in acc.iter_mut().zip(p) {
-                    *a += *v as i32 * *kk;
+    // Integer arithmetic: the same bits on any vector width.
+    let out = cpu_simd::widest(
+        #[inline(always)]
+        || {
+            // Across: each row of the input to `side_w` pixels.
+            let stride = side_w * 3;
+            let mut wide = vec![0u8; face.height() as usize * stride];
+            for (row, out) in src.chunks_exact(w * 3).zip(wide.chunks_exact_mut(stride)) {
+                for ((first, k), px) in across.iter().zip(out.chunks_exact_mut(3)) {
+                    let mut acc = [half; 3];
+                    for (p, kk) in row[first * 3..].chunks_exact(3).zip(k) {
+                        for (a, v) in acc.iter_mut().zip(p) {
+                            *a += *v as i32 * *kk;
+                        }
+                    }
+                    for (o, a) in px.iter_mut().zip(acc) {
+                        *o = clip8(a);
+                    }
                 }
             }
-            for (o, a) in px.iter_mut().zip(acc) {
-                *o = clip8(a);
+            // Down: each output row a weighted sum of whole rows of `wide`.
+            let mut out = vec![0u8; side_h * stride];
+            let mut acc = vec![0i32; stride];
+            for ((first, k), row) in down.iter().zip(out.chunks_exact_mut(stride)) {
+                acc.fill(half);
+                for (j, kk) in k.iter().enumerate() {
+                    let from = &wide[(first + j) * stride..][..stride];
+                    for (a, v) in acc.iter_mut().zip(from) {
+                        *a += *v as i32 * *kk;
+                    }
+                }
+                for (o, a) in row.iter_mut().zip(&acc) {
+                    *o = clip8(*a);
+                }
             }
-        }
-    }
-    // Down: each output row a weighted sum of whole rows of `wide`.
-    let mut out = vec![0u8; side_h * stride];
-    let mut acc = vec![0i32; stride];
-    for ((first, k), row) in down.iter().zip(out.chunks_exact_mut(stride)) {
-        acc.fill(half);
-        for (j, kk) in k.iter().enumerate() {
-            let from = &wide[(first + j) * stride..][..stride];
-            for (a, v) in acc.iter_mut().zip(from) {
-                *a += *v as i32 * *kk;
-            }
-        }
-        for (o, a) in row.iter_mut().zip(&acc) {
-            *o = clip8(*a);
-        }
-    }
+            out
+        },
+    );
     RgbImage::from_raw(side_w as u32, side_h as u32, out).unwrap_or_default()
 }
 
