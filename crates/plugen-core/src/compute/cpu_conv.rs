@@ -318,22 +318,21 @@ pub(crate) fn depthwise3_strided(
         ));
     }
     let (s, p) = (stride as isize, before as isize);
-    let fill = |b: usize, y: isize, xx: isize, acc: &mut [f32]| {
-        acc.copy_from_slice(bias);
-        for (t, tap) in weight.chunks_exact(c).enumerate() {
-            let (dy, dx) = (t as isize / 3, t as isize % 3);
-            let i = x.at(b, y * s - p + dy, xx * s - p + dx);
-            for ((a, v), k) in acc.iter_mut().zip(&x.data[i..i + c]).zip(tap) {
-                *a += v * k;
-            }
-        }
-    };
     Ok(pool(
         x,
         (side, side),
         out_pad,
         #[inline(always)]
-        |b, y, xx, acc| fill(b, y, xx, acc),
+        |b, y, xx, acc| {
+            acc.copy_from_slice(bias);
+            for (t, tap) in weight.chunks_exact(c).enumerate() {
+                let (dy, dx) = (t as isize / 3, t as isize % 3);
+                let i = x.at(b, y * s - p + dy, xx * s - p + dx);
+                for ((a, v), k) in acc.iter_mut().zip(&x.data[i..i + c]).zip(tap) {
+                    *a += v * k;
+                }
+            }
+        },
     ))
 }
 
@@ -391,21 +390,20 @@ pub(crate) fn avg_pool2(x: &Map, out_pad: usize) -> Map {
 
 /// A 2×2 stride-2 max pool ("valid"; an odd last row or column is dropped).
 pub(crate) fn max_pool2(x: &Map, out_pad: usize) -> Map {
-    let fill = |b: usize, y: isize, xx: isize, acc: &mut [f32]| {
-        acc.iter_mut().for_each(|a| *a = f32::NEG_INFINITY);
-        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-            let s = x.at(b, 2 * y + dy, 2 * xx + dx);
-            for (a, v) in acc.iter_mut().zip(&x.data[s..s + x.c]) {
-                *a = a.max(*v);
-            }
-        }
-    };
     pool(
         x,
         (x.h / 2, x.w / 2),
         out_pad,
         #[inline(always)]
-        |b, y, xx, acc| fill(b, y, xx, acc),
+        |b, y, xx, acc| {
+            acc.iter_mut().for_each(|a| *a = f32::NEG_INFINITY);
+            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                let s = x.at(b, 2 * y + dy, 2 * xx + dx);
+                for (a, v) in acc.iter_mut().zip(&x.data[s..s + x.c]) {
+                    *a = a.max(*v);
+                }
+            }
+        },
     )
 }
 

@@ -486,13 +486,17 @@ fn prelu(m: &mut Map, alpha: &[f32]) {
         || {
             for row in m.data.chunks_exact_mut(alpha.len()) {
                 for (v, a) in row.iter_mut().zip(alpha) {
-                    if *v < 0.0 {
-                        *v *= a;
-                    }
+                    *v = prelu_one(*v, *a);
                 }
             }
         },
     );
+}
+
+/// PReLU of one number: `v` times the slope `a` where negative.
+#[inline(always)]
+fn prelu_one(v: f32, a: f32) -> f32 {
+    if v < 0.0 { v * a } else { v }
 }
 
 /// `m += other`, number by number (borders are zero in both).
@@ -519,8 +523,7 @@ fn add_prelu(m: &mut Map, other: &Map, alpha: &[f32]) {
                 .zip(other.data.chunks_exact(len))
             {
                 for ((v, w), a) in row.iter_mut().zip(from).zip(alpha) {
-                    let s = *v + w;
-                    *v = if s < 0.0 { s * a } else { s };
+                    *v = prelu_one(*v + w, *a);
                 }
             }
         },
