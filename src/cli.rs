@@ -231,7 +231,11 @@ enum Command {
         /// ±1, ±1.5, … up to the value asked at which the judges (models/judges)
         /// read the asked side, pushing the judged attributes not asked back to
         /// the side read on the original where the edit would carry them over;
-        /// the sidecar's `requested` says where it stopped and what it pushed.
+        /// judged continuous attributes (yaw, pitch, eyes_open, …) are set again by
+        /// what the judges read them missing by, up to 4 rounds, until they read
+        /// within 5 % of the label range of the value asked (about 5° of yaw);
+        /// the sidecar's `requested` says where it stopped, what it set and what
+        /// it pushed.
         #[arg(long)]
         until_judged: bool,
         /// Judges folder for --until-judged (default: judges/ beside the model folder).

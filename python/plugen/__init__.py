@@ -311,7 +311,9 @@ class Model:
         ``"minimal"`` (the nearest latent with the asked readout);
         ``until_judged``: stop each judged binary attribute's flow edit at the
         weakest strength at which the judges read the asked side, keeping the
-        judged attributes not asked on the side read on the original face.
+        judged attributes not asked on the side read on the original face,
+        and set each judged continuous attribute (yaw, pitch, …) again until
+        the judges read it within 5 % of its label range of the value asked.
         """
         z = _latents(latents, self.latent_dim)
         out, used = self._native.edit(

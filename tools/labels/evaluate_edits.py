@@ -29,7 +29,9 @@ is still counted against the plain offset); the table reports each method at
 the first strength that gets there (or at its strongest, marked, when none
 does), on the same fresh faces: same person, other attributes kept, mean
 |dz| and mean pixel change. Methods: the plugin's flow and minimal edits, its
-judged edit (`plugen edit --until-judged`, asked +-3, smile, male and mouth_open),
+judged edit (`plugen edit --until-judged`: asked +-3 for smile, male and
+mouth_open, stopped where the judges read the asked side; asked the pose target
+itself for yaw and pitch, steered until the face mesh reads it),
 every `--compare NAME=PLUGIN_JSON`'s flow and minimal edits, and the linear
 baseline. `--stop-per-face` adds, from the same folders, each face at the
 first strength its own edit took (judged by the labeller: what an edit that
@@ -37,6 +39,7 @@ stops where a judge agrees could reach).
 
   python3 tools/labels/evaluate_edits.py WORK_DIR --matched --plugin V4_JSON
       --compare v5=V5_JSON --train-latents ... --train-labels ... [-n 200]
+      [--methods 'base judged' linear] [--attributes yaw pitch]
 """
 
 import argparse
@@ -214,7 +217,8 @@ def matched(args):
 
     def ladder_for(attr, name, plugin, mode, edit_groups):
         if mode == "judged":
-            ladder = [3.0]  # `plugen edit --until-judged` stops each face itself
+            # `plugen edit --until-judged` stops (binary) or steers (pose) each face itself
+            ladder = [1.0] if attr in POSE else [3.0]
         else:
             ladder = POSE_LADDER if attr in POSE else BINARY_LADDER["linear" if plugin is None else "plugin"]
         last, tried = None, []
@@ -233,7 +237,7 @@ def matched(args):
             steered.append(row(attr, f"{name}, stopped per face", last[0], last[1], stopped_per_face(tried)))
             print(steered[-1], flush=True)
 
-    for attr in BINARY:
+    for attr in [a for a in BINARY if a in args.attributes]:
         y = np.array([r[attr] for r in train_rows])
         known = y != ""
         w, b = logistic(train_z[known], y[known].astype(float))
@@ -262,7 +266,7 @@ def matched(args):
 
             ladder_for(attr, name, plugin, mode, edit_groups)
 
-    for attr, (centre, offset) in POSE.items():
+    for attr, (centre, offset) in [(a, p) for a, p in POSE.items() if a in args.attributes]:
         before = np.array([np.nan if v[attr] is None else v[attr] for v in base_vals], dtype=float)
         idx = np.nonzero(np.isfinite(before))[0]
         side_of = np.where(before[idx] < centre, 1.0, -1.0)
@@ -270,8 +274,6 @@ def matched(args):
         known = y != ""
         w, b = least_squares(train_z[known], y[known].astype(float))
         for name, plugin, mode in methods:
-            if mode == "judged":
-                continue
             tag = name.replace(" ", "_")
 
             def edit_groups(s):
@@ -319,6 +321,9 @@ def main():
         help="(--matched) also each face at the first strength its edit took, judged by the labeller",
     )
     ap.add_argument("--methods", nargs="*", help="only these methods (--matched), e.g. 'v4 flow' linear")
+    ap.add_argument(
+        "--attributes", nargs="*", default=BINARY + list(POSE), help="only these attributes, e.g. yaw pitch"
+    )
     args = ap.parse_args()
     if args.matched:
         return matched(args)
@@ -358,7 +363,7 @@ def main():
         px = pixels(out, len(idx))
         return scores, px, descriptors(out, px)
 
-    for attr in BINARY:
+    for attr in [a for a in BINARY if a in args.attributes]:
         y = np.array([r[attr] for r in train_rows])
         known = y != ""
         w, b = logistic(train_z[known], y[known].astype(float))
@@ -388,7 +393,7 @@ def main():
             got = [g for g in (positive(attr, s) for s in scores) if g is not None]
             linear_cond.append((attr, t, np.mean(got), np.linalg.norm(moved, axis=1).mean()))
 
-    for attr, (centre, offset) in POSE.items():
+    for attr, (centre, offset) in [(a, p) for a, p in POSE.items() if a in args.attributes]:
         before = np.array([np.nan if v[attr] is None else v[attr] for v in base_vals], dtype=float)
         idx = np.nonzero(np.isfinite(before))[0]
         target = np.where(before[idx] < centre, centre + offset, centre - offset)

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::io::latents::Latents;
 use crate::jobs::loaded::Model;
 use crate::jobs::session::EditSession;
-use crate::model::attributes::AttributeKind;
+use crate::model::attributes::{AttributeKind, MAX_FLOW_VALUE};
 use crate::model::flow::invert;
 use crate::model::judges::{JudgeSet, Verdict};
 use crate::model::plugin::Plugin;
@@ -84,11 +84,27 @@ pub const JUDGED_LADDER: [f32; 5] = [1.0, 1.5, 2.0, 2.5, 3.0];
 pub const KEEP_LADDER: [f32; 4] = [0.5, 1.0, 1.5, 2.0];
 
 /// A flow edit that stops where the judges agree and keeps what was not
-/// asked. Every judged binary attribute asked in `values` is set to ±s for
-/// s in [`JUDGED_LADDER`] (never beyond the |value| asked; other values,
-/// continuous ones such as yaw, are set as asked; an edit that asks no
-/// judged binary attribute is a plain flow edit); every judged
-/// binary attribute not asked, read on one side of its threshold on the
+/// asked: the judged binary attributes asked are stopped at the weakest
+/// strength the judges agree with (see `stop_binary`), then the judged
+/// continuous ones (yaw, pitch, …) are steered ([`steer_continuous`]).
+/// `values` are flow units, as [`Plugin::edit`] takes them.
+/// Returns the latent and the values used (the pushed attributes included).
+pub fn edit_until_judged(
+    model: &Model,
+    judges: &JudgeSet,
+    latent: &[f32],
+    values: &[Option<f32>],
+) -> Result<Edited> {
+    let (z, used) = stop_binary(model, judges, latent, values)?;
+    steer_continuous(model, judges, latent, z, used)
+}
+
+/// The binary half of [`edit_until_judged`]. Every judged binary attribute
+/// asked in `values` is set to ±s for s in [`JUDGED_LADDER`] (never beyond
+/// the |value| asked; other values, continuous ones such as yaw, are set as
+/// asked; an edit that asks no judged binary attribute is a plain flow
+/// edit); every judged binary attribute not asked, read on one side of its
+/// threshold on the
 /// original face, may be pushed back towards that side by c in 0 and
 /// [`KEEP_LADDER`]. Of all these tries, rendered and judged as one batch,
 /// the edit is the one that moves the latent least among those at which the
@@ -97,7 +113,7 @@ pub const KEEP_LADDER: [f32; 4] = [0.5, 1.0, 1.5, 2.0];
 /// (the plain ladder, weakest first, before any push); failing that, the
 /// values asked.
 /// Returns the latent and the values used (the pushed attributes included).
-pub fn edit_until_judged(
+fn stop_binary(
     model: &Model,
     judges: &JudgeSet,
     latent: &[f32],
@@ -203,6 +219,111 @@ pub fn edit_until_judged(
         .or_else(|| (0..tries.len()).find(|&t| took(&readings[t])))
         .unwrap_or(tries.len() - 1);
     Ok((edited.row(t).to_vec(), tries.swap_remove(t)))
+}
+
+/// An edited latent and the values (flow units) that made it.
+pub type Edited = (Vec<f32>, Vec<Option<f32>>);
+
+/// Rounds a judged edit of a continuous attribute may take: the plain
+/// edit, then corrections.
+pub const STEER_ROUNDS: usize = 4;
+/// A judged continuous attribute counts as reached when the judges read it
+/// within this of the value asked, in flow units: 5 % of its labels' range
+/// (about 5° of yaw, 4° of pitch).
+pub const STEER_TOLERANCE: f32 = 0.1;
+
+/// The continuous half of [`edit_until_judged`]: `first` (the edit of
+/// `latent` by `values`) is read by the judges, and while a judged continuous
+/// attribute asked in `values` is read further than [`STEER_TOLERANCE`] from
+/// it, the value set for it is moved by what was missed and the edit made
+/// again, at most [`STEER_ROUNDS`] in all. The flow's own readout of, say,
+/// yaw is not the degrees the face mesh measures (asked +25°, fresh faces
+/// read 21 ± 7°); this closes that gap face by face. Returns the first
+/// round that reaches every value while every judged binary attribute stays
+/// on the side read after the first one; else a round that reaches them
+/// (keeping the sides if one does); else the nearest, keeping the sides
+/// first. A face the judges cannot read stops the rounds.
+pub fn steer_continuous(
+    model: &Model,
+    judges: &JudgeSet,
+    latent: &[f32],
+    first: Vec<f32>,
+    values: Vec<Option<f32>>,
+) -> Result<Edited> {
+    let plugin = model.require_plugin()?;
+    let map = plugin.judges();
+    let attributes = plugin.attributes();
+    let rule_of = |k: usize| map.rule(&attributes[k].name);
+    let steered: Vec<(usize, f32)> = (0..attributes.len())
+        .filter(|&k| {
+            attributes[k].kind == AttributeKind::Continuous
+                && rule_of(k).is_some_and(|r| r.threshold.is_none())
+        })
+        .filter_map(|k| Some((k, values.get(k).copied().flatten()?)))
+        .collect();
+    if steered.is_empty() {
+        return Ok((first, values));
+    }
+    let binary: Vec<usize> = (0..attributes.len())
+        .filter(|&k| rule_of(k).is_some_and(|r| r.threshold.is_some()))
+        .collect();
+    let checked = map.only(
+        steered
+            .iter()
+            .map(|&(k, _)| k)
+            .chain(binary.iter().copied())
+            .map(|k| attributes[k].name.as_str()),
+    );
+    let dim = latent.len();
+    let (mut z, mut asked) = (first, values);
+    let mut sides: Option<Vec<(usize, bool)>> = None;
+    // The best round so far and its rank: reaching the values comes first,
+    // as asked; then keeping the sides; then the smaller miss.
+    let mut best: Option<((bool, bool, f32), Edited)> = None;
+    for round in 0..STEER_ROUNDS {
+        if round > 0 {
+            z = plugin.edit(latent, &asked)?;
+        }
+        let images = model.render(&Latents::new(dim, z.clone())?)?;
+        let reading = judges
+            .read_for(&images.iter().collect::<Vec<_>>(), &checked)?
+            .remove(0);
+        let sides = sides.get_or_insert_with(|| {
+            binary
+                .iter()
+                .filter_map(|&k| Some((k, checked.side(&attributes[k].name, &reading)?)))
+                .collect()
+        });
+        let kept = sides
+            .iter()
+            .all(|&(k, side)| checked.side(&attributes[k].name, &reading) != Some(!side));
+        let missed: Option<Vec<f32>> = steered
+            .iter()
+            .map(
+                |&(k, want)| match checked.verdict(&attributes[k].name, &reading) {
+                    Verdict::Value(v) => Some(want - attributes[k].to_flow(v)),
+                    _ => None,
+                },
+            )
+            .collect();
+        let Some(missed) = missed else {
+            // Not read (the mesh lost the face): keep what the rounds have.
+            return Ok(best.map_or((z, asked), |(_, edited)| edited));
+        };
+        let worst = missed.iter().fold(0f32, |m, e| m.max(e.abs()));
+        let rank = (worst <= STEER_TOLERANCE, kept, -worst);
+        if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+            best = Some((rank, (z.clone(), asked.clone())));
+        }
+        if kept && worst <= STEER_TOLERANCE {
+            break;
+        }
+        for (&(k, _), e) in steered.iter().zip(&missed) {
+            let v = asked[k].unwrap_or(0.0) + e;
+            asked[k] = Some(v.clamp(-MAX_FLOW_VALUE, MAX_FLOW_VALUE));
+        }
+    }
+    Ok(best.map_or((z, asked), |(_, edited)| edited))
 }
 
 /// The judges an `--until-judged` edit needs, from `judges` (else beside the
