@@ -18,7 +18,7 @@ use crate::jobs::loaded::Model;
 use crate::jobs::session::EditSession;
 use crate::model::attributes::{AttributeKind, MAX_FLOW_VALUE};
 use crate::model::flow::invert;
-use crate::model::judges::{JudgeSet, Verdict};
+use crate::model::judges::{JudgeMap, JudgeSet, Reading, Verdict};
 use crate::model::plugin::Plugin;
 
 /// How an edit moves a latent; see the module documentation.
@@ -118,7 +118,7 @@ fn stop_binary(
     judges: &JudgeSet,
     latent: &[f32],
     values: &[Option<f32>],
-) -> Result<(Vec<f32>, Vec<Option<f32>>)> {
+) -> Result<Edited> {
     let plugin = model.require_plugin()?;
     let map = plugin.judges();
     let attributes = plugin.attributes();
@@ -153,10 +153,7 @@ fn stop_binary(
             .chain(&others)
             .map(|&k| attributes[k].name.as_str()),
     );
-    let read = |rows: Vec<f32>| -> Result<Vec<crate::model::judges::Reading>> {
-        let images = model.render(&Latents::new(dim, rows)?)?;
-        judges.read_for(&images.iter().collect::<Vec<_>>(), &checked)
-    };
+    let read = |rows: Vec<f32>| judge_latents(model, judges, &checked, dim, rows);
     // Where the original face stands on the attributes not asked.
     let original = read(latent.to_vec())?.remove(0);
     let keep: Vec<(usize, bool)> = others
@@ -191,7 +188,7 @@ fn stop_binary(
     }
     let edited = Latents::new(dim, batch)?;
     let readings = read(edited.data.clone())?;
-    let took = |r: &crate::model::judges::Reading| {
+    let took = |r: &Reading| {
         judged.iter().all(|&k| {
             let want = values[k].unwrap_or(0.0) > 0.0;
             map.verdict(&attributes[k].name, r) == Verdict::Class(want)
@@ -199,7 +196,7 @@ fn stop_binary(
     };
     // An attribute the judges cannot read on the edited face (the mouth of
     // a face turned away) is not counted as changed.
-    let kept = |r: &crate::model::judges::Reading| {
+    let kept = |r: &Reading| {
         keep.iter()
             .all(|&(k, side)| map.side(&attributes[k].name, r) != Some(!side))
     };
@@ -284,10 +281,7 @@ pub fn steer_continuous(
         if round > 0 {
             z = plugin.edit(latent, &asked)?;
         }
-        let images = model.render(&Latents::new(dim, z.clone())?)?;
-        let reading = judges
-            .read_for(&images.iter().collect::<Vec<_>>(), &checked)?
-            .remove(0);
+        let reading = judge_latents(model, judges, &checked, dim, z.clone())?.remove(0);
         let sides = sides.get_or_insert_with(|| {
             binary
                 .iter()
@@ -324,6 +318,18 @@ pub fn steer_continuous(
         }
     }
     Ok(best.map_or((z, asked), |(_, edited)| edited))
+}
+
+/// What the judges in `map` read on the faces of `rows` (latents of `dim`).
+fn judge_latents(
+    model: &Model,
+    judges: &JudgeSet,
+    map: &JudgeMap,
+    dim: usize,
+    rows: Vec<f32>,
+) -> Result<Vec<Reading>> {
+    let images = model.render(&Latents::new(dim, rows)?)?;
+    judges.read_for(&images.iter().collect::<Vec<_>>(), map)
 }
 
 /// The judges an `--until-judged` edit needs, from `judges` (else beside the
