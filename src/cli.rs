@@ -134,9 +134,12 @@ enum Command {
         no_plugin: bool,
         /// Redraw an image (up to 16 draws with the judges, 8 else) whose asked
         /// binary attributes fail the check: `judge`, the judges (models/judges)
-        /// read them; `plugin`, the plugin's own readout does; `off`. Default
-        /// `auto`: judge where the plugin has a judge map and something binary
-        /// is asked, else plugin. Continuous attributes are not checked.
+        /// read them; `plugin`, the plugin's own readout does; `off`. With
+        /// `judge`, a judged continuous value asked (yaw, pitch) is steered:
+        /// set again by what the face mesh reads it missing by, up to 4 rounds
+        /// a draw, until read within 5 % of its label range; else redrawn.
+        /// Default `auto`: judge where the plugin has a judge map and the
+        /// judges load, else plugin.
         #[arg(long, default_value = "auto", value_parser = ["auto", "on", "judge", "plugin", "off"])]
         verify: String,
         /// Judges folder (default: judges/ beside the model folder).

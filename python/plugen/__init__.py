@@ -262,8 +262,10 @@ class Model:
         ``set``: values fixed for every face, e.g. ``{"smile": "on", "male": -1}``;
         ``balance``: attributes whose joint values are split evenly across the
         faces; ``verify``: ``"auto"`` (the judges where the plugin has a judge
-        map and something binary is asked), ``"judge"``, ``"plugin"`` or ``"off"``:
-        a face that fails the check is redrawn, and left out if no draw passes.
+        map), ``"judge"``, ``"plugin"`` or ``"off"``: a face that fails the
+        check is redrawn, and left out if no draw passes; with the judges, a
+        judged continuous value asked (yaw, pitch) is steered until read within
+        5 % of its label range.
         """
         if isinstance(balance, str):
             balance = [balance]

@@ -21,6 +21,7 @@ use crate::io::imaging;
 use crate::io::latents::{self, Latents};
 use crate::io::sidecar::{self, Sidecar};
 use crate::jobs::loaded::Model;
+use crate::jobs::steer;
 use crate::model::attributes::AttributeKind;
 use crate::model::judges::{JudgeMap, JudgeSet, Reading, Verdict};
 use crate::model::plugin::Plugin;
@@ -357,7 +358,8 @@ pub fn code_for(
 }
 
 /// The binary attributes a request asks for, with the class asked (flow
-/// value above zero: shown). Continuous ones are not checked.
+/// value above zero: shown). Judged continuous ones are steered instead
+/// ([`steer`]).
 fn asked_classes(plugin: &Plugin, requested: &[Option<f32>]) -> Vec<(usize, bool)> {
     plugin
         .attributes()
@@ -466,6 +468,9 @@ struct Prepared<'a> {
     judges: Option<&'a JudgeSet>,
     tries: usize,
     asked: Vec<Vec<(usize, bool)>>,
+    /// Each kind's judged continuous attributes to steer ([`Verify::Judge`]
+    /// only).
+    targets: Vec<Vec<steer::Target>>,
     /// The judge rules of the attributes asked anywhere in the run: only
     /// their judges run.
     checked: JudgeMap,
@@ -504,6 +509,12 @@ fn prepare<'a>(
         Some(p) => per_image.iter().map(|r| asked_classes(p, r)).collect(),
         None => vec![Vec::new()],
     };
+    let targets: Vec<Vec<steer::Target>> = match plugin {
+        Some(p) if req.verify == Verify::Judge => {
+            per_image.iter().map(|r| steer::targets(p, r)).collect()
+        }
+        _ => vec![Vec::new(); asked.len()],
+    };
     let cells: Vec<CellTally> = match plugin {
         Some(p) => per_image
             .iter()
@@ -521,7 +532,9 @@ fn prepare<'a>(
             asked
                 .iter()
                 .flatten()
-                .map(|&(k, _)| p.attributes()[k].name.as_str()),
+                .map(|&(k, _)| k)
+                .chain(targets.iter().flatten().map(|&(k, _)| k))
+                .map(|k| p.attributes()[k].name.as_str()),
         ),
         None => JudgeMap::default(),
     };
@@ -531,6 +544,7 @@ fn prepare<'a>(
         judges,
         tries,
         asked,
+        targets,
         checked,
         cells,
     })
@@ -571,32 +585,50 @@ fn draw(
         let codes = Latents::new(model.latent_dim(), codes)?;
         let (latents, readouts) = match plugin {
             Some(p) => decode_rows(p, &codes)?,
-            None => (codes, vec![Vec::new(); batch.len()]),
+            None => (codes.clone(), vec![Vec::new(); batch.len()]),
         };
-        // With the judges, every draw is rendered and read.
-        let (mut drawn, judged) = match run.judges {
+        // With the judges, every draw is rendered, read and steered.
+        let mut reached = vec![true; batch.len()];
+        let (latents, readouts, mut drawn, judged) = match run.judges {
             Some(j) => {
                 let images = render_rows(model, &latents)?;
                 let refs: Vec<&image::RgbImage> = images.iter().collect();
-                let readings = match plugin {
+                let judged = match plugin {
                     Some(_) => j.read_for(&refs, &run.checked)?,
                     None => j.read(&refs)?,
                 };
-                (Some(images), readings)
+                let mut faces = Faces {
+                    latents,
+                    readouts,
+                    images,
+                    judged,
+                };
+                if let Some(p) = plugin {
+                    reached = steer_rows(model, p, j, run, &batch, &codes, &mut faces)?;
+                }
+                (
+                    faces.latents,
+                    faces.readouts,
+                    Some(faces.images),
+                    faces.judged,
+                )
             }
-            None => (None, Vec::new()),
+            None => (latents, readouts, None, Vec::new()),
         };
         let mut keep = Vec::with_capacity(batch.len());
         for (j, &(i, t)) in batch.iter().enumerate() {
             let kind = i % run.asked.len();
             let ok = match plugin {
-                Some(p) => passes(
-                    run.req.verify,
-                    p,
-                    &run.asked[kind],
-                    judged.get(j),
-                    &readouts[j],
-                ),
+                Some(p) => {
+                    reached[j]
+                        && passes(
+                            run.req.verify,
+                            p,
+                            &run.asked[kind],
+                            judged.get(j),
+                            &readouts[j],
+                        )
+                }
                 None => true,
             };
             let Some(tally) = run.cells.get_mut(kind) else {
@@ -633,12 +665,132 @@ fn draw(
     Ok(())
 }
 
+/// A batch's faces as made: latents, the plugin's readouts (user units),
+/// images and what the judges read.
+struct Faces {
+    latents: Latents,
+    readouts: Vec<Vec<f32>>,
+    images: Vec<image::RgbImage>,
+    judged: Vec<Reading>,
+}
+
+/// A face of a batch being steered: its row, kind, the values its next round
+/// sets, and the rank of its best round so far.
+struct Steering {
+    row: usize,
+    kind: usize,
+    values: Vec<Option<f32>>,
+    best: (bool, bool, bool, f32),
+}
+
+/// Steers the judged continuous attributes each face of a batch asks for to
+/// the values asked ([`steer`]): while a face is read further than
+/// [`steer::STEER_TOLERANCE`] from one, or fails the binary check, the
+/// coordinate set for it in the face's code (`codes`) is moved by what was
+/// missed and the face made again, at most [`steer::STEER_ROUNDS`] in all.
+/// The best round (passing everything first, then reaching the values, then
+/// the binary check, then the smaller miss) replaces the face in `faces`.
+/// Only a face's own code decides its rounds, so it steers the same in any
+/// batch. Returns whether each face reached its values (a face the judges
+/// could not read did not).
+fn steer_rows(
+    model: &Model,
+    plugin: &Plugin,
+    judges: &JudgeSet,
+    run: &Prepared,
+    batch: &[(usize, usize)],
+    codes: &Latents,
+    faces: &mut Faces,
+) -> Result<Vec<bool>> {
+    let judge_row = |kind: usize, reading: &Reading, readout: &[f32]| {
+        let missed = steer::misses(plugin, &run.checked, &run.targets[kind], reading)?;
+        let reached = steer::reached(&missed);
+        let passed = passes(
+            run.req.verify,
+            plugin,
+            &run.asked[kind],
+            Some(reading),
+            readout,
+        );
+        Some((
+            (reached && passed, reached, passed, -steer::worst(&missed)),
+            missed,
+        ))
+    };
+    let mut reached = vec![true; batch.len()];
+    let mut active = Vec::new();
+    for (row, &(i, _)) in batch.iter().enumerate() {
+        let kind = i % run.targets.len();
+        if run.targets[kind].is_empty() {
+            continue;
+        }
+        let Some((rank, missed)) = judge_row(kind, &faces.judged[row], &faces.readouts[row]) else {
+            reached[row] = false;
+            continue;
+        };
+        reached[row] = rank.1;
+        if !rank.0 {
+            let mut values = run.per_image[kind].clone();
+            steer::correct(&mut values, &run.targets[kind], &missed);
+            active.push(Steering {
+                row,
+                kind,
+                values,
+                best: rank,
+            });
+        }
+    }
+    let dim = codes.dim;
+    for _ in 1..steer::STEER_ROUNDS {
+        if active.is_empty() {
+            break;
+        }
+        let mut data = Vec::with_capacity(active.len() * dim);
+        for s in &active {
+            let mut code = codes.row(s.row).to_vec();
+            for &(k, _) in &run.targets[s.kind] {
+                if let Some(v) = s.values[k] {
+                    code[k] = v;
+                }
+            }
+            data.extend(code);
+        }
+        let (latents, readouts) = decode_rows(plugin, &Latents::new(dim, data)?)?;
+        let images = render_rows(model, &latents)?;
+        let refs: Vec<&image::RgbImage> = images.iter().collect();
+        let readings = judges.read_for(&refs, &run.checked)?;
+        let mut still = Vec::with_capacity(active.len());
+        for (n, (mut s, image)) in active.into_iter().zip(images).enumerate() {
+            // A round the judges could not read ends the face's steering.
+            let Some((rank, missed)) = judge_row(s.kind, &readings[n], &readouts[n]) else {
+                continue;
+            };
+            if rank > s.best {
+                s.best = rank;
+                reached[s.row] = rank.1;
+                faces.latents.data[s.row * dim..(s.row + 1) * dim].copy_from_slice(latents.row(n));
+                faces.readouts[s.row] = readouts[n].clone();
+                faces.images[s.row] = image;
+                faces.judged[s.row] = readings[n].clone();
+            }
+            if !rank.0 {
+                steer::correct(&mut s.values, &run.targets[s.kind], &missed);
+                still.push(s);
+            }
+        }
+        active = still;
+    }
+    Ok(reached)
+}
+
 /// Samples `req.count` images into `out` (only `shard`'s, see [`Shard`]).
 /// With `resume`, continues a run that was interrupted (same request and
 /// shard required); otherwise `out` must not hold a run.
 ///
 /// With a check (`req.verify`), an image whose asked binary attributes the
-/// check does not see is redrawn with fresh free coordinates (draw `t` of
+/// check does not see (with [`Verify::Judge`]: or whose judged continuous
+/// attributes steering does not bring within [`steer::STEER_TOLERANCE`] of
+/// the values asked, see [`steer`]) is redrawn with fresh free coordinates (draw `t` of
 /// image `i` uses stream `i + t·2⁴⁰`), up to `req.max_tries` draws; an image
 /// no draw passes is given up on and not written. `judges` are needed for
 /// [`Verify::Judge`]; a face reads the same alone or in a batch, so its fate

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 use crate::io::latents::Latents;
 use crate::jobs::loaded::Model;
 use crate::jobs::session::EditSession;
-use crate::model::attributes::{AttributeKind, MAX_FLOW_VALUE};
+use crate::jobs::steer;
+use crate::model::attributes::AttributeKind;
 use crate::model::flow::invert;
 use crate::model::judges::{JudgeMap, JudgeSet, Reading, Verdict};
 use crate::model::plugin::Plugin;
@@ -221,21 +222,12 @@ fn stop_binary(
 /// An edited latent and the values (flow units) that made it.
 pub type Edited = (Vec<f32>, Vec<Option<f32>>);
 
-/// Rounds a judged edit of a continuous attribute may take: the plain
-/// edit, then corrections.
-pub const STEER_ROUNDS: usize = 4;
-/// A judged continuous attribute counts as reached when the judges read it
-/// within this of the value asked, in flow units: 5 % of its labels' range
-/// (about 5° of yaw, 4° of pitch).
-pub const STEER_TOLERANCE: f32 = 0.1;
-
 /// The continuous half of [`edit_until_judged`]: `first` (the edit of
 /// `latent` by `values`) is read by the judges, and while a judged continuous
-/// attribute asked in `values` is read further than [`STEER_TOLERANCE`] from
-/// it, the value set for it is moved by what was missed and the edit made
-/// again, at most [`STEER_ROUNDS`] in all. The flow's own readout of, say,
-/// yaw is not the degrees the face mesh measures (asked +25°, fresh faces
-/// read 21 ± 7°); this closes that gap face by face. Returns the first
+/// attribute asked in `values` is read further than
+/// [`steer::STEER_TOLERANCE`] from it, the value set for it is moved by what
+/// was missed and the edit made again, at most [`steer::STEER_ROUNDS`] in
+/// all ([`steer`]). Returns the first
 /// round that reaches every value while every judged binary attribute stays
 /// on the side read after the first one; else a round that reaches them
 /// (keeping the sides if one does); else the nearest, keeping the sides
@@ -251,13 +243,7 @@ pub fn steer_continuous(
     let map = plugin.judges();
     let attributes = plugin.attributes();
     let rule_of = |k: usize| map.rule(&attributes[k].name);
-    let steered: Vec<(usize, f32)> = (0..attributes.len())
-        .filter(|&k| {
-            attributes[k].kind == AttributeKind::Continuous
-                && rule_of(k).is_some_and(|r| r.threshold.is_none())
-        })
-        .filter_map(|k| Some((k, values.get(k).copied().flatten()?)))
-        .collect();
+    let steered = steer::targets(plugin, &values);
     if steered.is_empty() {
         return Ok((first, values));
     }
@@ -277,7 +263,7 @@ pub fn steer_continuous(
     // The best round so far and its rank: reaching the values comes first,
     // as asked; then keeping the sides; then the smaller miss.
     let mut best: Option<((bool, bool, f32), Edited)> = None;
-    for round in 0..STEER_ROUNDS {
+    for round in 0..steer::STEER_ROUNDS {
         if round > 0 {
             z = plugin.edit(latent, &asked)?;
         }
@@ -291,31 +277,19 @@ pub fn steer_continuous(
         let kept = sides
             .iter()
             .all(|&(k, side)| checked.side(&attributes[k].name, &reading) != Some(!side));
-        let missed: Option<Vec<f32>> = steered
-            .iter()
-            .map(
-                |&(k, want)| match checked.verdict(&attributes[k].name, &reading) {
-                    Verdict::Value(v) => Some(want - attributes[k].to_flow(v)),
-                    _ => None,
-                },
-            )
-            .collect();
-        let Some(missed) = missed else {
+        let Some(missed) = steer::misses(plugin, &checked, &steered, &reading) else {
             // Not read (the mesh lost the face): keep what the rounds have.
             return Ok(best.map_or((z, asked), |(_, edited)| edited));
         };
-        let worst = missed.iter().fold(0f32, |m, e| m.max(e.abs()));
-        let rank = (worst <= STEER_TOLERANCE, kept, -worst);
+        let reached = steer::reached(&missed);
+        let rank = (reached, kept, -steer::worst(&missed));
         if best.as_ref().is_none_or(|(r, _)| rank > *r) {
             best = Some((rank, (z.clone(), asked.clone())));
         }
-        if kept && worst <= STEER_TOLERANCE {
+        if kept && reached {
             break;
         }
-        for (&(k, _), e) in steered.iter().zip(&missed) {
-            let v = asked[k].unwrap_or(0.0) + e;
-            asked[k] = Some(v.clamp(-MAX_FLOW_VALUE, MAX_FLOW_VALUE));
-        }
+        steer::correct(&mut asked, &steered, &missed);
     }
     Ok(best.map_or((z, asked), |(_, edited)| edited))
 }

@@ -4,7 +4,8 @@
 //! shards ([`merge`]), sweeps ([`sweep`]), edits ([`edit`], [`session`]) and
 //! photo projection ([`projection`]), what the judges read off images
 //! ([`judge`]), where a slider must sit for them to agree ([`calibrate`])
-//! and the plugin's report card by them ([`evaluate`]), and the GPU kernels
+//! and the plugin's report card by them ([`evaluate`]), steering judged
+//! values to what was asked ([`steer`]), and the GPU kernels
 //! checked against the CPU engine ([`parity`]).
 //!
 //! Uses every layer below; the front ends (the `plugen` crate) use this one.
@@ -20,4 +21,5 @@ pub mod merge;
 pub mod parity;
 pub mod projection;
 pub mod session;
+pub mod steer;
 pub mod sweep;
