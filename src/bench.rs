@@ -14,7 +14,7 @@ use plugen_core::error::{Error, Result};
 use plugen_core::io::latents::Latents;
 use plugen_core::jobs::dataset::{self, SampleRequest};
 use plugen_core::model::generator::images_to_bytes;
-use plugen_core::model::judges::JudgeSet;
+use plugen_core::model::judges::{JudgeSet, Needed};
 use plugen_core::rng::SeededRng;
 use serde::Serialize;
 
@@ -323,7 +323,13 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
             // What a run pays whose judge map needs no face mesh (smile, male).
             figures.push(Figure {
                 name: "judges_without_mesh_b64_ms_per_img".into(),
-                ours: time_runs(runs, 64.0, || judges.read_with(&refs, false).map(|_| ()))?,
+                ours: time_runs(runs, 64.0, || {
+                    let needed = Needed {
+                        mesh: false,
+                        ..Needed::ALL
+                    };
+                    judges.read_needed(&refs, needed).map(|_| ())
+                })?,
                 peer: None,
             });
             figures.push(Figure {

@@ -72,6 +72,48 @@ fn a_face_reads_the_same_alone_or_in_a_batch() -> plugen_core::Result<()> {
     Ok(())
 }
 
+/// A run reads only what its judge map asks: each rule's judge runs, the
+/// others do not (their readings are absent, not made up), and what is read
+/// is the same bits as a full read.
+#[test]
+fn a_map_runs_only_the_judges_it_needs() -> plugen_core::Result<()> {
+    let judges = JudgeSet::load(&judges_dir())?;
+    let (_, images) = fixture("fer.json", "faces", "faces");
+    let refs: Vec<&image::RgbImage> = images.iter().collect();
+    let full = judges.read(&refs)?;
+    let mesh_names = ["face_score", "mouth", "eye_gap", "yaw", "pitch"];
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            r#"{"smile": {"reading": "happy", "threshold": 0.5}}"#,
+            &EMOTIONS,
+        ),
+        (
+            r#"{"male": {"reading": "male", "threshold": 0.5}}"#,
+            &["male"],
+        ),
+        (r#"{"skin_tone": {"reading": "skin_tone"}}"#, &["skin_tone"]),
+        (r#"{"yaw": {"reading": "yaw"}}"#, &mesh_names),
+    ];
+    for (json, own) in cases {
+        let map: plugen_core::model::judges::JudgeMap = serde_json::from_str(json).expect("map");
+        let read = judges.read_for(&refs, &map)?;
+        for (r, f) in read.iter().zip(&full) {
+            for (name, v) in r {
+                assert!(
+                    own.contains(&name.as_str()) || name == "background",
+                    "{json}: read {name}, which it does not need"
+                );
+                assert_eq!(v.to_bits(), f[name].to_bits(), "{json}: {name}");
+            }
+            // Everything its judge took on the full read is there.
+            for name in own.iter().filter(|n| f.contains_key(**n)) {
+                assert!(r.contains_key(*name), "{json}: no {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn gender_network_matches_onnxruntime_on_dlib_chips() -> plugen_core::Result<()> {
     let judges = JudgeSet::load(&judges_dir())?;

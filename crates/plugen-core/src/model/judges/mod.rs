@@ -19,4 +19,4 @@ pub mod pixels;
 pub mod set;
 
 pub use map::{JudgeMap, JudgeRule, Verdict};
-pub use set::{JudgeSet, READINGS, Reading};
+pub use set::{JudgeSet, Needed, READINGS, Reading};

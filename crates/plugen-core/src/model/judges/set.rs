@@ -63,6 +63,9 @@ const ALIGN_FACES: usize = 8;
 /// `background`). A reading a judge could not take is absent.
 pub type Reading = BTreeMap<String, f32>;
 
+/// A face's male probability and skin tone, where they were read.
+pub type MaleAndSkin = (Option<f32>, Option<f32>);
+
 /// One judge's weights file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgeFile {
@@ -222,37 +225,48 @@ impl JudgeSet {
 
     /// Male probability and skin tone of each face: with the landmarks,
     /// on chips aligned as the labeller aligns them; without, on the gender
-    /// judge's fixed crops and no skin tone.
-    pub fn gender_and_skin(&self, faces: &[&RgbImage]) -> Result<Vec<(f32, Option<f32>)>> {
+    /// judge's fixed crops and no skin tone. Without `gender`, the gender
+    /// network is not run (no male probability) and the landmarks only
+    /// place the skin patches.
+    pub fn gender_and_skin(&self, faces: &[&RgbImage], gender: bool) -> Result<Vec<MaleAndSkin>> {
         let Some(landmarks) = &self.landmarks else {
-            return Ok(self
-                .gender
-                .judge(faces)?
-                .into_iter()
-                .map(|m| (m, None))
-                .collect());
+            if !gender {
+                return Ok(vec![(None, None); faces.len()]);
+            }
+            let males = self.gender.judge(faces)?;
+            return Ok(males.into_iter().map(|m| (Some(m), None)).collect());
         };
         // Points for several faces at once (the forests stream through the
-        // cache once per group); chips through the network two faces at a
-        // time, so every map stays small.
-        let chunks: Vec<Vec<(f32, Option<f32>)>> = faces
+        // cache once per group).
+        let chunks: Vec<Vec<MaleAndSkin>> = faces
             .par_chunks(ALIGN_FACES)
-            .map(|chunk| {
-                let aligned = landmarks.align_many(chunk);
-                let mut out = Vec::with_capacity(chunk.len());
-                for pair in aligned.chunks(2) {
-                    let chips: Vec<&RgbImage> = pair.iter().flat_map(|a| &a.chips).collect();
-                    let probs = self.gender.chips(&chips)?;
-                    out.extend(
-                        pair.iter()
-                            .zip(probs.chunks(chips.len() / pair.len()))
-                            .map(|(a, p)| (p.iter().sum::<f32>() / p.len() as f32, a.skin_tone)),
-                    );
-                }
-                Ok(out)
-            })
+            .map(|chunk| self.aligned_gender(landmarks, chunk, gender))
             .collect::<Result<_>>()?;
         Ok(chunks.concat())
+    }
+
+    /// [`gender_and_skin`](Self::gender_and_skin) of a few faces aligned
+    /// together; their chips go through the network two faces at a time, so
+    /// every map stays small.
+    fn aligned_gender(
+        &self,
+        landmarks: &LandmarkJudge,
+        faces: &[&RgbImage],
+        gender: bool,
+    ) -> Result<Vec<MaleAndSkin>> {
+        let aligned = landmarks.align_many(faces);
+        if !gender {
+            return Ok(aligned.iter().map(|a| (None, a.skin_tone)).collect());
+        }
+        let mut out = Vec::with_capacity(faces.len());
+        for pair in aligned.chunks(2) {
+            let chips: Vec<&RgbImage> = pair.iter().flat_map(|a| &a.chips).collect();
+            let probs = self.gender.chips(&chips)?;
+            for (a, p) in pair.iter().zip(probs.chunks(chips.len() / pair.len())) {
+                out.push((Some(p.iter().sum::<f32>() / p.len() as f32), a.skin_tone));
+            }
+        }
+        Ok(out)
     }
 
     /// The folder the judges came from.
@@ -262,21 +276,27 @@ impl JudgeSet {
 
     /// Reads 64×64 faces: the seven emotion probabilities (frame and mirror
     /// averaged), the male probability, the background's lightness and, with
-    /// the mesh, its readings (see [`add_mesh_readings`]). A face reads the
-    /// same bits alone or in a batch, on any thread count.
+    /// the landmarks, the skin tone, and with the mesh, its readings (see
+    /// [`add_mesh_readings`]). A face reads the same bits alone or in a
+    /// batch, on any thread count.
     pub fn read(&self, faces: &[&RgbImage]) -> Result<Vec<Reading>> {
-        self.read_with(faces, true)
+        self.read_needed(faces, Needed::ALL)
     }
 
-    /// What `map` needs of the faces: [`read`](Self::read), without the face
-    /// mesh (the slowest judge) when no rule of `map` uses its readings. A
-    /// map that needs the mesh from a folder without it is refused.
+    /// What `map` needs of the faces: [`read`](Self::read), running only the
+    /// judges whose readings a rule of `map` uses (the mesh for yaw alone,
+    /// the expression network for smile alone); the readings taken are the
+    /// same bits as [`read`](Self::read)'s. A map that needs the mesh or the
+    /// landmarks from a folder without them is refused.
     pub fn read_for(&self, faces: &[&RgbImage], map: &super::JudgeMap) -> Result<Vec<Reading>> {
-        let needs = map.judged().find(|a| {
-            map.rule(a)
-                .is_some_and(|r| MESH_READINGS.contains(&r.reading.as_str()))
-        });
-        if let (Some(a), None) = (needs, &self.mesh) {
+        let uses = |readings: &[&str]| {
+            map.judged().find(|a| {
+                map.rule(a)
+                    .is_some_and(|r| readings.contains(&r.reading.as_str()))
+            })
+        };
+        let mesh = uses(&MESH_READINGS);
+        if let (Some(a), None) = (mesh, &self.mesh) {
             return Err(Error::format(
                 &self.dir.join(MANIFEST_FILE),
                 format!(
@@ -284,9 +304,7 @@ impl JudgeSet {
                 ),
             ));
         }
-        let skin = map
-            .judged()
-            .find(|a| map.rule(a).is_some_and(|r| r.reading == "skin_tone"));
+        let skin = uses(&["skin_tone"]);
         if let (Some(a), None) = (skin, &self.landmarks) {
             return Err(Error::format(
                 &self.dir.join(MANIFEST_FILE),
@@ -295,29 +313,47 @@ impl JudgeSet {
                 ),
             ));
         }
-        self.read_with(faces, needs.is_some())
+        let needed = Needed {
+            expression: uses(&EMOTIONS).is_some(),
+            gender: uses(&["male"]).is_some(),
+            skin_tone: skin.is_some(),
+            mesh: mesh.is_some(),
+        };
+        self.read_needed(faces, needed)
     }
 
-    /// [`read`](Self::read), with the face mesh only if `mesh`.
-    pub fn read_with(&self, faces: &[&RgbImage], mesh: bool) -> Result<Vec<Reading>> {
+    /// [`read`](Self::read), running only the judges `needed` names (the
+    /// background's lightness, a pixel measure, is always read).
+    pub fn read_needed(&self, faces: &[&RgbImage], needed: Needed) -> Result<Vec<Reading>> {
         let mut out = Vec::with_capacity(faces.len());
-        let mesh = self.mesh.as_ref().filter(|_| mesh);
+        let mesh = self.mesh.as_ref().filter(|_| needed.mesh);
         for chunk in faces.chunks(BATCH) {
-            let probs = self.expression.judge(chunk)?;
-            let male = self.gender_and_skin(chunk)?;
+            let probs = if needed.expression {
+                Some(self.expression.judge(chunk)?)
+            } else {
+                None
+            };
+            let male_and_skin = if needed.gender || needed.skin_tone {
+                self.gender_and_skin(chunk, needed.gender)?
+            } else {
+                vec![(None, None); chunk.len()]
+            };
             let marks = match mesh {
                 Some(m) => Some(m.landmarks(chunk)?),
                 None => None,
             };
-            for (k, ((face, p), (m, skin))) in chunk.iter().zip(probs).zip(male).enumerate() {
-                let mut r: Reading = EMOTIONS
-                    .iter()
-                    .zip(p)
-                    .map(|(name, v)| (name.to_string(), v))
-                    .collect();
-                r.insert("male".into(), m);
+            for (k, (face, (male, skin))) in chunk.iter().zip(male_and_skin).enumerate() {
+                let mut r = Reading::new();
+                if let Some(probs) = &probs {
+                    for (name, &v) in EMOTIONS.iter().zip(&probs[k]) {
+                        r.insert(name.to_string(), v);
+                    }
+                }
+                if let Some(male) = male {
+                    r.insert("male".into(), male);
+                }
                 r.insert("background".into(), pixels::background_lightness(face));
-                if let Some(skin) = skin {
+                if let Some(skin) = skin.filter(|_| needed.skin_tone) {
                     r.insert("skin_tone".into(), skin);
                 }
                 if let Some(marks) = &marks {
@@ -329,6 +365,29 @@ impl JudgeSet {
         }
         Ok(out)
     }
+}
+
+/// Which judges a read runs (see [`JudgeSet::read_needed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needed {
+    /// The expression network (the seven emotions).
+    pub expression: bool,
+    /// The gender network (`male`).
+    pub gender: bool,
+    /// The skin tone (needs the 5-point landmarks).
+    pub skin_tone: bool,
+    /// The face mesh (its readings, [`MESH_READINGS`]).
+    pub mesh: bool,
+}
+
+impl Needed {
+    /// Every judge.
+    pub const ALL: Self = Self {
+        expression: true,
+        gender: true,
+        skin_tone: true,
+        mesh: true,
+    };
 }
 
 /// The mesh's readings, as the labeller takes them: `face_score` always;
