@@ -338,8 +338,24 @@ pub fn run(model: &mut Model, repeats: usize, with_peer: bool, with_train: bool)
                 peer: None,
             });
             figures.push(Figure {
+                // The gender network on its fixed crops (no landmarks).
                 name: "gender_judge_b64_ms_per_img".into(),
                 ours: time_runs(runs, 64.0, || judges.gender().judge(&refs).map(|_| ()))?,
+                peer: None,
+            });
+            // What a run checking male alone pays: the landmarks, dlib's
+            // chips and the gender network on them.
+            figures.push(Figure {
+                name: "male_run_judges_b64_ms_per_img".into(),
+                ours: time_runs(runs, 64.0, || {
+                    let needed = Needed {
+                        expression: false,
+                        gender: true,
+                        skin_tone: false,
+                        mesh: false,
+                    };
+                    judges.read_needed(&refs, needed).map(|_| ())
+                })?,
                 peer: None,
             });
             if let Some(mesh) = judges.mesh() {
