@@ -700,40 +700,48 @@ fn verification(
     Ok((chosen.verify, chosen.judges))
 }
 
-/// One line saying how faces were checked, naming the unjudged attributes.
-fn verify_line(model: &Model, verify: fill::Verify) -> String {
+/// One line saying how the `asked` attributes of a run were checked: the
+/// judge rule of each judged one, and which fell back to the plugin's readout.
+fn verify_line(model: &Model, verify: fill::Verify, asked: &[&str]) -> String {
     match (verify, model.plugin()) {
         (fill::Verify::Judge, Some(p)) => {
-            let unjudged: Vec<&str> = p
-                .attributes()
+            let (judged, unjudged): (Vec<&str>, Vec<&str>) =
+                asked.iter().partition(|n| p.judges().rule(n).is_some());
+            let rules: Vec<String> = judged
                 .iter()
-                .map(|a| a.name.as_str())
-                .filter(|n| p.judges().rule(n).is_none())
-                .collect();
-            let judged: Vec<String> = p
-                .judges()
-                .0
-                .iter()
+                .filter_map(|n| Some((n, p.judges().rule(n)?)))
                 .map(|(n, r)| match r.threshold {
                     Some(t) => format!("{n} ← {} ≥ {t}", r.reading),
                     None => format!("{n} ← {}", r.reading),
                 })
                 .collect();
-            format!(
-                "checked by the judges: {}; unjudged (plugin readout): {}",
-                judged.join(", "),
-                if unjudged.is_empty() {
-                    "none".into()
-                } else {
-                    unjudged.join(", ")
+            let readout = format!(
+                "by the plugin's own readout (no judge): {}",
+                unjudged.join(", ")
+            );
+            match (rules.is_empty(), unjudged.is_empty()) {
+                (false, true) => format!("checked by the judges: {}", rules.join(", ")),
+                (false, false) => {
+                    format!("checked by the judges: {}; {readout}", rules.join(", "))
                 }
-            )
+                (true, _) => format!("checked {readout}"),
+            }
         }
         (fill::Verify::Plugin, _) => {
             "checked by the plugin's own readout (it cannot see its own mistakes)".into()
         }
         _ => "not checked (--verify off)".into(),
     }
+}
+
+/// The attribute names a sample run asks for (`--set` and `--balance`), once
+/// each, in the order given.
+fn asked_names(req: &SampleRequest) -> Vec<&str> {
+    let mut names: Vec<&str> = req.sets.iter().map(|(n, _)| n.as_str()).collect();
+    names.extend(req.balance.iter().flat_map(|b| b.split(',').map(str::trim)));
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(*n));
+    names
 }
 
 /// The per-kind table of a checked sample run.
@@ -896,7 +904,7 @@ pub fn run(cli: Cli) -> Result<()> {
             )?;
             pb.finish_and_clear();
             if !summary.cells.is_empty() {
-                println!("{}", verify_line(&model, verify));
+                println!("{}", verify_line(&model, verify, &asked_names(&req)));
                 println!("{}", tally_table(&summary.cells));
             }
             let given_up: usize = summary.cells.iter().map(|c| c.given_up).sum();
@@ -951,7 +959,13 @@ pub fn run(cli: Cli) -> Result<()> {
                 &mut |d, _| pb.set_position(d as u64),
             )?;
             pb.finish_and_clear();
-            println!("{}", verify_line(&model, verify));
+            let axes: Vec<&str> = fill_plan
+                .spec
+                .axes
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect();
+            println!("{}", verify_line(&model, verify, &axes));
             print!("{}", fill_table(&reports, unknown));
             Ok(())
         }

@@ -2318,6 +2318,13 @@ fn sample_steers_a_judged_pose_to_the_angle_asked() {
     let (judged, plain) = (tmp.path().join("j"), tmp.path().join("p"));
     let common = ["sample", "-n", "16", "--seed", "43", "--set", "yaw=25"];
     let table = ok(&[&common[..], &["--out", s(&judged)]].concat());
+    // The report names the rule of what was asked, and nothing else.
+    assert!(
+        table
+            .lines()
+            .any(|l| l == "checked by the judges: yaw ← yaw"),
+        "{table}"
+    );
     ok(&[&common[..], &["--verify", "off", "--out", s(&plain)]].concat());
     // Steered, most first draws reach the angle: redrawing alone (about 4
     // draws in 10 within 5°) would take some 20 redraws for 16 faces.
