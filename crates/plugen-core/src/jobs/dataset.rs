@@ -674,13 +674,18 @@ struct Faces {
     judged: Vec<Reading>,
 }
 
+/// How good a steering round is, compared field by field: it passes
+/// everything, it reaches the values asked, it passes the binary check, and
+/// its largest miss negated.
+type RoundRank = (bool, bool, bool, f32);
+
 /// A face of a batch being steered: its row, kind, the values its next round
 /// sets, and the rank of its best round so far.
 struct Steering {
     row: usize,
     kind: usize,
     values: Vec<Option<f32>>,
-    best: (bool, bool, bool, f32),
+    best: RoundRank,
 }
 
 /// Steers the judged continuous attributes each face of a batch asks for to
@@ -702,21 +707,22 @@ fn steer_rows(
     codes: &Latents,
     faces: &mut Faces,
 ) -> Result<Vec<bool>> {
-    let judge_row = |kind: usize, reading: &Reading, readout: &[f32]| {
-        let missed = steer::misses(plugin, &run.checked, &run.targets[kind], reading)?;
-        let reached = steer::reached(&missed);
-        let passed = passes(
-            run.req.verify,
-            plugin,
-            &run.asked[kind],
-            Some(reading),
-            readout,
-        );
-        Some((
-            (reached && passed, reached, passed, -steer::worst(&missed)),
-            missed,
-        ))
-    };
+    let judge_row =
+        |kind: usize, reading: &Reading, readout: &[f32]| -> Option<(RoundRank, Vec<f32>)> {
+            let missed = steer::misses(plugin, &run.checked, &run.targets[kind], reading)?;
+            let reached = steer::reached(&missed);
+            let passed = passes(
+                run.req.verify,
+                plugin,
+                &run.asked[kind],
+                Some(reading),
+                readout,
+            );
+            Some((
+                (reached && passed, reached, passed, -steer::worst(&missed)),
+                missed,
+            ))
+        };
     let mut reached = vec![true; batch.len()];
     let mut active = Vec::new();
     for (row, &(i, _)) in batch.iter().enumerate() {
