@@ -705,26 +705,25 @@ fn verification(
 fn verify_line(model: &Model, verify: fill::Verify, asked: &[&str]) -> String {
     match (verify, model.plugin()) {
         (fill::Verify::Judge, Some(p)) => {
-            let (judged, unjudged): (Vec<&str>, Vec<&str>) =
-                asked.iter().partition(|n| p.judges().rule(n).is_some());
-            let rules: Vec<String> = judged
-                .iter()
-                .filter_map(|n| Some((n, p.judges().rule(n)?)))
-                .map(|(n, r)| match r.threshold {
-                    Some(t) => format!("{n} ← {} ≥ {t}", r.reading),
-                    None => format!("{n} ← {}", r.reading),
-                })
-                .collect();
+            let (mut rules, mut unjudged) = (Vec::new(), Vec::new());
+            for &n in asked {
+                match p.judges().rule(n) {
+                    Some(r) => rules.push(match r.threshold {
+                        Some(t) => format!("{n} ← {} ≥ {t}", r.reading),
+                        None => format!("{n} ← {}", r.reading),
+                    }),
+                    None => unjudged.push(n),
+                }
+            }
             let readout = format!(
                 "by the plugin's own readout (no judge): {}",
                 unjudged.join(", ")
             );
             match (rules.is_empty(), unjudged.is_empty()) {
                 (false, true) => format!("checked by the judges: {}", rules.join(", ")),
-                (false, false) => {
-                    format!("checked by the judges: {}; {readout}", rules.join(", "))
-                }
-                (true, _) => format!("checked {readout}"),
+                (false, false) => format!("checked by the judges: {}; {readout}", rules.join(", ")),
+                (true, false) => format!("checked {readout}"),
+                (true, true) => "nothing asked to check".into(),
             }
         }
         (fill::Verify::Plugin, _) => {
